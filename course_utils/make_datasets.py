@@ -1,0 +1,334 @@
+"""Generate the course's shipped datasets from templates, with a fixed seed.
+
+Every record is written by this file; nothing is copied from a public dataset.
+Running ``python -m course_utils.make_datasets`` rewrites ``course_utils/data/``
+byte for byte (a unit test checks this), so the shipped files are reproducible.
+
+Three datasets come out:
+
+* ``news_cls``: short news headlines in Chinese and English, four topics, with
+  deliberate mess (duplicates, HTML, PII, full-width text, empty and over-long
+  texts, wrong labels), each messy row flagged so cleaning lessons can score rules.
+* ``ner_bio``: sentences with PER/LOC/ORG entities, Chinese at character level and
+  English at word level, tagged in BIO.
+* ``sft_alpaca`` and ``sft_chat``: instruction data whose answers a program can
+  verify (see :mod:`course_utils.tasks`), as alpaca records and as chat messages.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from course_utils import tasks
+from course_utils.data import LABELS
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+# --- Classification: slot-filled headlines -----------------------------------------------
+
+_ZH_SLOTS = {
+    "team": ["北京国安", "上海申花", "广州队", "山东泰山", "湖人队", "皇家马德里", "中国女排", "浙江队"],
+    "player": ["张伟", "李娜", "王磊", "刘洋", "陈静", "赵敏", "孙浩", "周婷"],
+    "event": ["全运会", "亚运会", "世锦赛", "马拉松", "公开赛", "联赛决赛"],
+    "medal": ["金牌", "银牌", "铜牌", "冠军", "亚军"],
+    "company": ["华星科技", "远航集团", "东方银行", "云帆软件", "长江电子", "明德证券", "海川能源", "星河互联"],
+    "product": ["智能手机", "笔记本电脑", "无人机", "智能手表", "电动汽车", "芯片", "云服务器", "机器人"],
+    "star": ["林晓", "杨帆", "苏琪", "韩雪", "郑凯", "吴彤", "何韵", "许诺"],
+    "work": ["星河", "远方", "归途", "长夜", "初心", "山海", "时光", "迷城"],
+    "city": ["北京", "上海", "广州", "深圳", "成都", "杭州", "武汉", "西安"],
+}
+
+_ZH_TEMPLATES = {
+    "sports": [
+        "{team}主场以{a}比{b}战胜{team2}",
+        "{player}在{event}中夺得{medal}",
+        "{city}{event}今日开跑，{n}名选手参赛",
+        "{team}官宣新主帅，球迷期待本赛季表现",
+        "{player}伤愈复出，帮助{team}取得{a}连胜",
+        "{event}女子组决赛，{player}刷新赛会纪录",
+    ],
+    "finance": [
+        "{company}第{q}季度营收同比增长{pct}%",
+        "{company}股价收涨{pct}%，成交额创新高",
+        "央行宣布下调存款准备金率{small}个百分点",
+        "{city}楼市成交量环比下降{pct}%",
+        "{company}发布年报，净利润达到{n}亿元",
+        "人民币汇率小幅波动，分析师看好{company}前景",
+    ],
+    "tech": [
+        "{company}发布新款{product}，续航提升{pct}%",
+        "{company}宣布自研{product}量产",
+        "{city}建成新一代数据中心，算力提升{n}倍",
+        "研究团队提出新算法，{product}能耗降低{pct}%",
+        "{company}开源大模型，参数规模达{n}亿",
+        "{product}新固件上线，修复多个安全漏洞",
+    ],
+    "entertainment": [
+        "{star}主演的电影《{work}》票房突破{n}亿",
+        "{star}新专辑《{work}》今日上线",
+        "电视剧《{work}》收视率领跑同时段",
+        "{star}将在{city}举办巡回演唱会",
+        "综艺节目《{work}》第{q}季定档",
+        "{star}凭借《{work}》获得最佳女主角提名",
+    ],
+}
+
+_EN_SLOTS = {
+    "team": ["the Lions", "the Falcons", "Riverside FC", "the Comets", "Northport United", "the Tigers"],
+    "player": ["Alice Moreno", "Ben Carter", "Chloe Davis", "Daniel Kim", "Emma Novak", "Felix Grant"],
+    "event": ["the city marathon", "the national open", "the world championship", "the league final"],
+    "medal": ["gold", "silver", "bronze", "the title"],
+    "company": ["Apex Corp", "Bluewave Inc", "Cedar Bank", "Delta Systems", "Evergreen Energy", "Fusion Labs"],
+    "product": ["smartphone", "laptop", "drone", "smartwatch", "electric car", "chip", "cloud server", "robot"],
+    "star": ["Grace Lee", "Henry Stone", "Iris Walsh", "Jack Reed", "Kate Moss", "Leo Park"],
+    "work": ["Silent River", "Night Train", "Paper Moon", "Blue Hour", "Lost Coast", "Iron Garden"],
+    "city": ["London", "Toronto", "Sydney", "Chicago", "Berlin", "Singapore"],
+}
+
+_EN_TEMPLATES = {
+    "sports": [
+        "{team} beat {team2} {a}-{b} at home",
+        "{player} wins {medal} at {event}",
+        "{n} runners start {event} in {city}",
+        "{team} name a new head coach before the season",
+        "{player} returns from injury as {team} extend streak to {a}",
+        "{player} sets a meet record in {event}",
+    ],
+    "finance": [
+        "{company} reports {pct}% revenue growth in Q{q}",
+        "{company} shares close up {pct}% on record volume",
+        "Central bank cuts reserve requirement by {small} points",
+        "Home sales in {city} fall {pct}% month on month",
+        "{company} posts annual profit of {n} billion",
+        "Analysts upgrade {company} as the currency steadies",
+    ],
+    "tech": [
+        "{company} unveils a new {product} with {pct}% longer battery life",
+        "{company} starts mass production of its own {product}",
+        "{city} opens a data centre with {n} times more compute",
+        "New algorithm cuts {product} energy use by {pct}%",
+        "{company} open-sources a model with {n} billion parameters",
+        "{product} firmware update fixes several security flaws",
+    ],
+    "entertainment": [
+        "{star}'s film {work} passes {n} million at the box office",
+        "{star} releases new album {work}",
+        "TV drama {work} tops the ratings in its slot",
+        "{star} announces a concert tour stop in {city}",
+        "Reality show {work} returns for season {q}",
+        "{star} earns a best actress nomination for {work}",
+    ],
+}
+
+
+def _fill(template: str, slots: dict, rng: random.Random) -> str:
+    values = {key: rng.choice(options) for key, options in slots.items()}
+    values["team2"] = rng.choice([t for t in slots["team"] if t != values["team"]])
+    values.update(a=rng.randint(1, 5), b=rng.randint(0, 4), n=rng.randint(2, 99),
+                  q=rng.randint(1, 4), pct=rng.randint(2, 60), small=rng.choice([0.25, 0.5]))
+    return template.format(**values)
+
+
+_FULLWIDTH = {c: chr(ord(c) + 0xFEE0) for c in map(chr, range(0x21, 0x7F))}
+
+
+def _mess(text: str, kind: str, lang: str, rng: random.Random) -> str:
+    """Return a dirty variant of ``text``: the kinds of mess real scraped data has."""
+    if kind == "html":
+        return f"<p>{text}</p><br/>" if rng.random() < 0.5 else f"<div class=\"news\"><b>{text}</b> &amp; more</div>"
+    if kind == "url":
+        tail = f" 详情见 https://news.example.com/a/{rng.randint(1000, 9999)}" if lang == "zh" else f" Read more: https://news.example.org/story/{rng.randint(1000, 9999)}"
+        return text + tail
+    if kind == "email":
+        return text + (f"，投稿请联系 editor{rng.randint(1, 99)}@example.com" if lang == "zh" else f" - tips to desk{rng.randint(1, 99)}@example.org")
+    if kind == "phone":
+        return text + (f"，热线 138-{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}" if lang == "zh" else f" Call +1 415-555-{rng.randint(1000, 9999)}")
+    if kind == "fullwidth":
+        return "".join(_FULLWIDTH.get(c, "\u3000" if c == " " else c) for c in text)
+    if kind == "near_dup":
+        edits = ["！", "。", "…", "（更新）"] if lang == "zh" else ["!", ".", " (updated)", " - report"]
+        return text + rng.choice(edits)
+    if kind == "too_long":
+        return ("，" if lang == "zh" else " ").join([text] * 120)
+    raise ValueError(kind)
+
+
+def make_news_cls(seed: int = 0) -> list[dict]:
+    rng = random.Random(seed)
+    rows, seen = [], set()
+    for lang, templates, slots in (("zh", _ZH_TEMPLATES, _ZH_SLOTS), ("en", _EN_TEMPLATES, _EN_SLOTS)):
+        for label in LABELS:
+            made = 0
+            while made < 150:
+                text = _fill(rng.choice(templates[label]), slots, rng)
+                if text in seen:
+                    continue
+                seen.add(text)
+                rows.append({"text": text, "label": label, "lang": lang, "flags": []})
+                made += 1
+    rng.shuffle(rows)
+    clean = list(rows)
+    # Deliberate mess: every messy row carries a flag naming what is wrong with it.
+    for kind, count in (("html", 30), ("url", 30), ("email", 25), ("phone", 25), ("fullwidth", 30), ("too_long", 8)):
+        for src in rng.sample(clean, count):
+            rows.append({"text": _mess(src["text"], kind, src["lang"], rng), "label": src["label"],
+                         "lang": src["lang"], "flags": [kind]})
+    for src in rng.sample(clean, 40):
+        rows.append({**src, "flags": ["exact_dup"]})
+    for src in rng.sample(clean, 40):
+        rows.append({**src, "text": _mess(src["text"], "near_dup", src["lang"], rng), "flags": ["near_dup"]})
+    for lang in ("zh", "en"):
+        for blank in ("", "   ", "\n"):
+            rows.append({"text": blank, "label": rng.choice(LABELS), "lang": lang, "flags": ["empty"]})
+    for src in rng.sample(clean, 36):
+        wrong = rng.choice([label for label in LABELS if label != src["label"]])
+        src["label"], src["flags"] = wrong, ["mislabeled"]
+    rng.shuffle(rows)
+    return [{"id": f"cls-{i:05d}", **row} for i, row in enumerate(rows)]
+
+
+# --- NER: BIO tags ---------------------------------------------------------------------
+
+_ZH_NER_TEMPLATES = [
+    "{PER}昨天在{LOC}参观了{ORG}。",
+    "{ORG}宣布{PER}出任{LOC}分公司总经理。",
+    "{PER}和{PER2}一起从{LOC}出发前往{LOC2}。",
+    "记者在{LOC}采访了{ORG}的{PER}。",
+    "{PER}毕业于{ORG}，现居{LOC}。",
+    "{ORG}在{LOC}举办了发布会。",
+]
+_ZH_NER = {
+    "PER": ["张伟", "李娜", "王磊", "刘洋", "陈静", "欧阳明", "赵敏", "孙浩"],
+    "LOC": ["北京", "上海", "杭州", "成都", "西安", "长江", "黄山", "深圳湾"],
+    "ORG": ["清华大学", "华星科技", "东方银行", "国家图书馆", "云帆软件", "人民医院", "长江电子"],
+}
+_EN_NER_TEMPLATES = [
+    "{PER} visited {ORG} in {LOC} yesterday .",
+    "{ORG} named {PER} head of its {LOC} office .",
+    "{PER} and {PER2} travelled from {LOC} to {LOC2} .",
+    "Reporters met {PER} of {ORG} in {LOC} .",
+    "{PER} studied at {ORG} and now lives in {LOC} .",
+    "{ORG} held a press event in {LOC} .",
+]
+_EN_NER = {
+    "PER": ["Alice Moreno", "Ben Carter", "Chloe", "Daniel Kim", "Emma Novak", "Felix Grant", "Sam"],
+    "LOC": ["London", "New York", "Sydney", "Berlin", "Cape Town", "Lake Geneva", "Tokyo"],
+    "ORG": ["Apex Corp", "Cedar Bank", "the British Museum", "Fusion Labs", "City Hospital", "Northwood University"],
+}
+
+
+def _ner_sentence(template: str, pools: dict, rng: random.Random, split_words: bool) -> tuple[list, list]:
+    picks = {}
+    for key, pool in pools.items():
+        first = rng.choice(pool)
+        picks[key] = first
+        picks[key + "2"] = rng.choice([p for p in pool if p != first])
+    tokens, tags = [], []
+    for piece in _split_template(template):
+        if piece.startswith("{"):
+            name = piece[1:-1]
+            entity_type = name.rstrip("2")
+            units = picks[name].split() if split_words else list(picks[name])
+            tokens += units
+            tags += [f"B-{entity_type}"] + [f"I-{entity_type}"] * (len(units) - 1)
+        else:
+            units = piece.split() if split_words else list(piece)
+            tokens += units
+            tags += ["O"] * len(units)
+    return tokens, tags
+
+
+def _split_template(template: str) -> list[str]:
+    parts, buf, i = [], "", 0
+    while i < len(template):
+        if template[i] == "{":
+            if buf:
+                parts.append(buf)
+            end = template.index("}", i)
+            parts.append(template[i:end + 1])
+            buf, i = "", end + 1
+        else:
+            buf += template[i]
+            i += 1
+    if buf:
+        parts.append(buf)
+    return parts
+
+
+def make_ner_bio(seed: int = 0) -> list[dict]:
+    rng = random.Random(seed)
+    rows, seen = [], set()
+    for lang, templates, pools, split_words in (("zh", _ZH_NER_TEMPLATES, _ZH_NER, False),
+                                                ("en", _EN_NER_TEMPLATES, _EN_NER, True)):
+        made = 0
+        while made < 200:
+            tokens, tags = _ner_sentence(rng.choice(templates), pools, rng, split_words)
+            key = " ".join(tokens)
+            if key in seen:
+                continue
+            seen.add(key)
+            rows.append({"lang": lang, "tokens": tokens, "tags": tags})
+            made += 1
+    rng.shuffle(rows)
+    return [{"id": f"ner-{i:05d}", **row} for i, row in enumerate(rows)]
+
+
+# --- Instruction data: verifiable tasks -------------------------------------------------
+
+SYSTEM_PROMPTS = {"zh": "你是一个乐于助人的助手。请只给出答案。", "en": "You are a helpful assistant. Give only the answer."}
+
+
+def make_sft_alpaca(n: int = 1200, seed: int = 0) -> list[dict]:
+    rng = random.Random(seed)
+    rows = [tasks.sample_task(rng) for _ in range(n)]
+    return [{"id": f"alp-{i:05d}", **row} for i, row in enumerate(rows)]
+
+
+def alpaca_to_user_text(row: dict) -> str:
+    """The user turn for an alpaca record: instruction, then input on its own line if any."""
+    return row["instruction"] + ("\n" + row["input"] if row["input"] else "")
+
+
+def make_sft_chat(n: int = 600, seed: int = 1) -> list[dict]:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        lang = rng.choice(["zh", "en"])
+        turns = 2 if rng.random() < 0.3 else 1
+        messages = [{"role": "system", "content": SYSTEM_PROMPTS[lang]}] if rng.random() < 0.5 else []
+        items = [tasks.sample_task(rng, lang=lang) for _ in range(turns)]
+        for item in items:
+            messages += [{"role": "user", "content": alpaca_to_user_text(item)},
+                         {"role": "assistant", "content": item["output"]}]
+        rows.append({"id": f"chat-{i:05d}", "lang": lang, "tasks": [t["task"] for t in items],
+                     "template_ids": [t["template_id"] for t in items],
+                     "params": [t["params"] for t in items], "messages": messages})
+    return rows
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+def build_all(out_dir: Path = DATA_DIR) -> dict[str, int]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    made = {
+        "news_cls": make_news_cls(),
+        "ner_bio": make_ner_bio(),
+        "sft_alpaca": make_sft_alpaca(),
+        "sft_chat": make_sft_chat(),
+    }
+    for name, rows in made.items():
+        write_jsonl(out_dir / f"{name}.jsonl", rows)
+    from course_utils.course_tokenizer import train_course_tokenizer
+    train_course_tokenizer().save_pretrained(out_dir / "course_tokenizer")
+    return {name: len(rows) for name, rows in made.items()}
+
+
+if __name__ == "__main__":
+    for name, count in build_all().items():
+        print(f"{name}: {count} records")
