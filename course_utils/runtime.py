@@ -120,6 +120,15 @@ def _gpu() -> tuple[str | None, tuple[int, int] | None]:
     return torch.cuda.get_device_name(0), torch.cuda.get_device_capability(0)
 
 
+def _is_ip_literal(host) -> bool:
+    import ipaddress
+    try:
+        ipaddress.ip_address(host.decode() if isinstance(host, bytes) else str(host))
+        return True
+    except ValueError:
+        return False
+
+
 def install_network_guard(log_path: str) -> None:
     """Block connections to anything but loopback and record each attempt in ``log_path``.
 
@@ -141,7 +150,7 @@ def install_network_guard(log_path: str) -> None:
 
     def guarded_getaddrinfo(host, *args, **kwargs):
         # A name lookup is network traffic too (DNS), so only loopback names pass.
-        if host in (None, "localhost", "127.0.0.1", "::1") or str(host).startswith("127."):
+        if host in (None, "localhost") or _is_ip_literal(host):  # an IP literal needs no DNS
             return original_getaddrinfo(host, *args, **kwargs)
         with open(log_path, "a", encoding="utf-8") as log:
             log.write(f"pid {os.getpid()}: blocked name lookup of {host!r}\n")

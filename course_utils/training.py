@@ -1,0 +1,325 @@
+"""The course training loop: plain PyTorch, so every step of fine-tuning is visible.
+
+One optimiser step = ``grad_accum_steps`` micro-batches.  The loss of a step is the **sum**
+of per-target losses over all its micro-batches divided by the **total** number of trained
+targets (labels != -100) in them, so accumulation gives exactly the big-batch loss and gradient
+even when micro-batches hold different numbers of trained tokens.
+
+Also here: AdamW with warmup and decay, gradient clipping, mixed precision chosen from the
+device (bf16 from compute capability 8.0, fp16 with a GradScaler below, fp32 on CPU), a tqdm
+progress bar, per-epoch evaluation, measurements (real tokens/s, padding fraction, peak memory,
+MFU on GPU), and checkpoints (safetensors) that resume to the same result as an unbroken run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import resource
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+IGNORE_INDEX = -100
+
+# Dense peak throughput (FLOP/s) for the training dtype, from the vendors' data sheets.
+PEAK_FLOPS = {
+    "H100": {torch.bfloat16: 989e12, torch.float16: 989e12, None: 67e12},
+    "H200": {torch.bfloat16: 989e12, torch.float16: 989e12, None: 67e12},
+    "A100": {torch.bfloat16: 312e12, torch.float16: 312e12, None: 19.5e12},
+    "L4": {torch.bfloat16: 121e12, torch.float16: 121e12, None: 30e12},
+    "T4": {torch.float16: 65e12, None: 8.1e12},
+}
+
+
+@dataclass
+class TrainConfig:
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    epochs: int = 1
+    max_steps: int | None = None       # optimiser steps; overrides epochs when set
+    warmup_ratio: float = 0.1
+    schedule: str = "linear"           # any name transformers.get_scheduler accepts
+    grad_accum_steps: int = 1
+    max_grad_norm: float | None = 1.0
+    precision: str = "auto"            # "auto", "fp32", "bf16" or "fp16"
+    seed: int = 0
+    save_every: int | None = None      # optimiser steps between checkpoints
+    progress: bool = True
+
+
+# --- Losses: summed over targets, with the count to normalise by ------------------------
+
+class TokenCrossEntropy:
+    """Cross-entropy for class ids: one label per sequence (B,) or per token (B, T)."""
+
+    shift = False
+
+    def targets(self, labels: torch.Tensor) -> torch.Tensor:
+        return labels[:, 1:] if self.shift else labels
+
+    def count(self, batch: dict) -> int:
+        return int((self.targets(batch["labels"]) != IGNORE_INDEX).sum())
+
+    def loss_sum(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.shift:  # position t predicts token t+1
+            logits = logits[:, :-1]
+        targets = self.targets(labels)
+        return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1),
+                               ignore_index=IGNORE_INDEX, reduction="sum")
+
+
+class CausalLMCrossEntropy(TokenCrossEntropy):
+    """Next-token cross-entropy: logits at position t are scored against labels at t+1."""
+
+    shift = True
+
+
+# --- Precision ---------------------------------------------------------------------------
+
+def autocast_dtype(precision: str, device: torch.device):
+    """The autocast dtype for a precision setting: None means plain fp32."""
+    if precision == "fp32" or device.type != "cuda":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp16":
+        return torch.float16
+    return torch.bfloat16 if torch.cuda.get_device_capability(device) >= (8, 0) else torch.float16
+
+
+# --- Measurements ------------------------------------------------------------------------
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak GPU memory allocated by torch, or the process's peak resident memory on CPU."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def training_flops(n_params: int, real_tokens: int, n_layers: int, hidden: int, sum_sq_lengths: int) -> float:
+    """6·N per real token (forward + backward of every weight) plus attention score and value
+    products, 12·layers·hidden per pair of real positions (forward 4, backward 8)."""
+    return 6 * n_params * real_tokens + 12 * n_layers * hidden * sum_sq_lengths
+
+
+def model_flops_utilisation(flops: float, seconds: float, device: torch.device, dtype) -> float | None:
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    for key, table in PEAK_FLOPS.items():
+        if key in name and dtype in table:
+            return flops / seconds / table[dtype]
+    return None
+
+
+@dataclass
+class TrainResult:
+    steps: int = 0
+    losses: list[float] = field(default_factory=list)   # per optimiser step
+    lrs: list[float] = field(default_factory=list)
+    evals: list[dict] = field(default_factory=list)     # one per finished epoch
+    real_tokens: int = 0
+    total_positions: int = 0
+    sum_sq_lengths: int = 0
+    seconds: float = 0.0
+    peak_memory_mb: float = 0.0
+    mfu: float | None = None
+    device: str = "cpu"
+    precision: str = "fp32"
+    stopped_early: bool = False
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.real_tokens / self.seconds if self.seconds else 0.0
+
+    @property
+    def padding_fraction(self) -> float:
+        return 1 - self.real_tokens / self.total_positions if self.total_positions else 0.0
+
+    def summary(self) -> str:
+        mfu = f", MFU {self.mfu:.1%}" if self.mfu is not None else ""
+        return (f"{self.steps} steps on {self.device} ({self.precision}) in {self.seconds:.1f} s: "
+                f"{self.tokens_per_second:,.0f} real tokens/s, padding {self.padding_fraction:.1%}, "
+                f"peak memory {self.peak_memory_mb:,.0f} MiB{mfu}")
+
+
+# --- Checkpoints -------------------------------------------------------------------------
+
+def save_checkpoint(folder, model, optimizer, scheduler, scaler, state: dict) -> None:
+    """Weights and optimiser tensors in safetensors; scheduler, step and counters in JSON."""
+    from safetensors.torch import save_file, save_model
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_model(model, str(folder / "model.safetensors"))
+    opt = optimizer.state_dict()
+    tensors = {f"{i}.{name}": value.contiguous() for i, slots in opt["state"].items()
+               for name, value in slots.items() if torch.is_tensor(value)}
+    tensors["rng.torch"] = torch.get_rng_state()
+    if torch.cuda.is_available():
+        tensors["rng.cuda"] = torch.cuda.get_rng_state()
+    save_file(tensors, str(folder / "optimizer.safetensors"))
+    meta = {"param_groups": opt["param_groups"], "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None, **state}
+    (folder / "trainer_state.json").write_text(json.dumps(meta, indent=1))
+
+
+def load_checkpoint(folder, model, optimizer, scheduler, scaler) -> dict:
+    from safetensors.torch import load_file, load_model
+    folder = Path(folder)
+    load_model(model, str(folder / "model.safetensors"))
+    meta = json.loads((folder / "trainer_state.json").read_text())
+    tensors = load_file(str(folder / "optimizer.safetensors"))
+    torch.set_rng_state(tensors.pop("rng.torch"))
+    if "rng.cuda" in tensors:
+        cuda_state = tensors.pop("rng.cuda")
+        if torch.cuda.is_available():
+            torch.cuda.set_rng_state(cuda_state)
+    state: dict = {}
+    for key, value in tensors.items():
+        index, name = key.split(".", 1)
+        state.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict({"state": state, "param_groups": meta.pop("param_groups")})
+    scheduler.load_state_dict(meta.pop("scheduler"))
+    scaler_state = meta.pop("scaler")
+    if scaler_state is not None and scaler is not None:
+        scaler.load_state_dict(scaler_state)
+    return meta
+
+
+# --- The loop ----------------------------------------------------------------------------
+
+def adamw_with_decay_groups(model, learning_rate: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW that decays weight matrices but not biases or normalisation weights (1-D tensors)."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=learning_rate)
+
+
+def _model_inputs(batch: dict, device) -> dict:
+    return {k: v.to(device) for k, v in batch.items() if k != "labels" and torch.is_tensor(v)}
+
+
+def train(model, loader, config: TrainConfig, loss=None, eval_fn=None, checkpoint_dir=None,
+          resume: bool = False, stop_after_steps: int | None = None, device=None) -> TrainResult:
+    """Train ``model`` on the micro-batches of ``loader``; see the module docstring.
+
+    ``loader`` yields dicts of tensors with ``labels``.  It is re-iterated each epoch after
+    ``torch.manual_seed(config.seed + epoch)``, so a shuffling DataLoader gives the same order
+    again when a run resumes.  ``stop_after_steps`` simulates an interruption: it saves a
+    checkpoint and returns, and ``resume=True`` continues from it.
+    """
+    from tqdm.auto import tqdm
+    from transformers import get_scheduler
+
+    loss = loss or TokenCrossEntropy()
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model.to(device)
+    dtype = autocast_dtype(config.precision, device)
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+    steps_per_epoch = math.ceil(len(loader) / config.grad_accum_steps)
+    total_steps = config.max_steps or steps_per_epoch * config.epochs
+    optimizer = adamw_with_decay_groups(model, config.learning_rate, config.weight_decay)
+    scheduler = get_scheduler(config.schedule, optimizer, num_warmup_steps=int(config.warmup_ratio * total_steps),
+                              num_training_steps=total_steps)
+    result = TrainResult(device=device.type, precision={None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype])
+    start_epoch, skip = 0, 0
+    if resume:
+        meta = load_checkpoint(checkpoint_dir, model, optimizer, scheduler, scaler)
+        saved = meta["result"]
+        for key in ("steps", "losses", "lrs", "evals", "real_tokens", "total_positions", "sum_sq_lengths", "seconds"):
+            setattr(result, key, saved[key])
+        start_epoch, skip = meta["epoch"], meta["micro_batches_done"]
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+    bar = tqdm(total=total_steps, initial=result.steps, disable=not config.progress, desc="train")
+    model.train()
+    epoch = start_epoch
+    while result.steps < total_steps:
+        # Same seed per epoch -> the same shuffle; on resume, replay the consumed batches unused.
+        rng_after_resume = torch.get_rng_state() if skip else None
+        torch.manual_seed(config.seed + epoch)
+        batches = iter(loader)
+        for _ in range(skip):
+            next(batches)
+        if rng_after_resume is not None:
+            torch.set_rng_state(rng_after_resume)
+        done_in_epoch = skip
+        skip = 0
+        while result.steps < total_steps:
+            group = [b for _, b in zip(range(config.grad_accum_steps), batches)]
+            if not group:
+                break
+            tick = time.perf_counter()
+            n_targets = sum(loss.count(b) for b in group)
+            step_loss = 0.0
+            for batch in group:
+                with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                    logits = model(**_model_inputs(batch, device)).logits
+                # Sum over this micro-batch, divided by the targets of the WHOLE step.
+                micro = loss.loss_sum(logits, batch["labels"].to(device)) / max(n_targets, 1)
+                scaler.scale(micro).backward()
+                step_loss += micro.item()
+                mask = batch.get("attention_mask")
+                lengths = mask.sum(dim=1) if mask is not None else torch.full((batch["input_ids"].size(0),), batch["input_ids"].size(1))
+                result.real_tokens += int(lengths.sum())
+                result.total_positions += int(batch["input_ids"].numel())
+                result.sum_sq_lengths += int((lengths.long() ** 2).sum())
+            if config.max_grad_norm is not None:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            result.lrs.append(scheduler.get_last_lr()[0])
+            scheduler.step()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            result.seconds += time.perf_counter() - tick
+            result.losses.append(step_loss)
+            result.steps += 1
+            done_in_epoch += len(group)
+            bar.update(1)
+            bar.set_postfix(loss=f"{step_loss:.3f}")
+            epoch_done = done_in_epoch >= len(loader)
+            if epoch_done and eval_fn is not None:
+                model.eval()
+                with torch.no_grad():
+                    result.evals.append({"epoch": epoch + 1, **eval_fn(model)})
+                model.train()
+            interrupted = stop_after_steps is not None and result.steps >= stop_after_steps
+            if checkpoint_dir and (interrupted or (config.save_every and result.steps % config.save_every == 0)):
+                next_epoch, next_skip = (epoch + 1, 0) if epoch_done else (epoch, done_in_epoch)
+                save_checkpoint(checkpoint_dir, model, optimizer, scheduler, scaler,
+                                {"epoch": next_epoch, "micro_batches_done": next_skip, "result": _resumable(result)})
+            if interrupted:
+                result.stopped_early = True
+                bar.close()
+                return _finish(result, model, device, dtype)
+            if epoch_done:
+                break
+        epoch += 1
+    bar.close()
+    return _finish(result, model, device, dtype)
+
+
+def _resumable(result: TrainResult) -> dict:
+    return {k: v for k, v in asdict(result).items()
+            if k in ("steps", "losses", "lrs", "evals", "real_tokens", "total_positions", "sum_sq_lengths", "seconds")}
+
+
+def _finish(result: TrainResult, model, device, dtype) -> TrainResult:
+    result.peak_memory_mb = peak_memory_mb(device)
+    config = model.config
+    layers = getattr(config, "num_hidden_layers", 0)
+    hidden = getattr(config, "hidden_size", 0)
+    n_params = sum(p.numel() for p in model.parameters())
+    flops = training_flops(n_params, result.real_tokens, layers, hidden, result.sum_sq_lengths)
+    result.mfu = model_flops_utilisation(flops, result.seconds, device, dtype) if result.seconds else None
+    model.eval()
+    return result
