@@ -43,7 +43,7 @@ def test_readme_has_exactly_two_setup_commands_and_ci_runs_the_test_one():
     commands = readme_commands()
     assert len(commands) == 2
     open_cmd, test_cmd = commands
-    assert open_cmd.endswith("jupyter lab notebooks/")
+    assert open_cmd.endswith("jupyter lab --allow-root notebooks/")
     assert test_cmd.endswith("python -m pytest")
     ci = (ROOT / ".ci/run").read_text()
     assert test_cmd + " || status=$?" in ci
