@@ -1,0 +1,412 @@
+"""SFT data formats and loss masks: alpaca, sharegpt and OpenAI ``messages``, a validator,
+and the functions that turn a chat into ``input_ids`` / ``attention_mask`` / ``labels``.
+
+Labels follow the Hugging Face convention: ``labels[i] = input_ids[i]`` where the model is
+trained to produce token ``i``, and ``-100`` (the ``ignore_index`` of ``CrossEntropyLoss``)
+everywhere else.  Causal-LM models shift the labels themselves, so labels stay aligned with
+``input_ids``; never shift them yourself.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from course_utils.data import LoadReport, RecordError, _raw_records
+
+IGNORE_INDEX = -100
+GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
+
+
+# --- Loss masks -------------------------------------------------------------------------
+
+def build_sft_example(tokenizer, messages, max_length=None) -> dict:
+    """Render ``messages`` with the tokenizer's chat template and label only assistant tokens.
+
+    The template marks each assistant reply and its end-of-turn token with
+    ``{% generation %}``; ``return_assistant_tokens_mask`` turns those characters into a
+    token mask.  Labels copy ``input_ids`` under the mask and are -100 elsewhere (system,
+    user and template tokens).  ``max_length`` truncates from the right; check the result
+    with :func:`count_trained_tokens`, because truncation can remove every trained token.
+    """
+    if not tokenizer.chat_template or not GENERATION_TAG.search(tokenizer.chat_template):
+        raise ValueError("the chat template has no {% generation %} markers, so it cannot say which "
+                         "tokens belong to the assistant; add them (see course_tokenizer.CHAT_TEMPLATE)")
+    out = tokenizer.apply_chat_template(list(messages), tokenize=True, return_dict=True,
+                                        return_assistant_tokens_mask=True)
+    input_ids = list(out["input_ids"])
+    mask = list(out["assistant_masks"])
+    labels = [tok if m else IGNORE_INDEX for tok, m in zip(input_ids, mask)]
+    if max_length is not None:
+        input_ids, labels = input_ids[:max_length], labels[:max_length]
+    return {"input_ids": input_ids, "attention_mask": [1] * len(input_ids), "labels": labels}
+
+
+def count_trained_tokens(labels) -> int:
+    """How many positions carry a real target (not -100).  Zero means the example teaches nothing."""
+    return sum(int(x) != IGNORE_INDEX for x in labels)
+
+
+def drop_untrained_examples(examples, file: str = "<examples>") -> tuple[list[dict], LoadReport]:
+    """Keep examples that still train at least one token; report the others (typically
+    truncation cut off every assistant token, so the example would only add zero-loss padding)."""
+    report, kept = LoadReport(file), []
+    for line, example in enumerate(examples, start=1):
+        if count_trained_tokens(example["labels"]) == 0:
+            report.dropped.append(RecordError(file, line, "labels", f"no trained tokens in {len(example['labels'])} "
+                                              "tokens (all labels are -100; was the answer truncated away?)"))
+            continue
+        kept.append(example)
+    report.kept = len(kept)
+    return kept, report
+
+
+def build_completion_example(tokenizer, prompt: str, completion: str, max_length=None,
+                             add_eos: bool = True) -> dict:
+    """Prompt/completion data, completion-only loss, done the safe way.
+
+    Tokenise ``prompt + completion`` ONCE and label every token whose character span reaches
+    into the completion (offset end > len(prompt)).  Tokenising the prompt alone and counting
+    its tokens is unsafe: a token can straddle the boundary, so the prompt's tokens need not
+    be a prefix of the full sequence (see :func:`prompt_is_token_prefix`).  The EOS token is
+    appended and trained so the model learns to stop.
+    """
+    enc = tokenizer(prompt + completion, add_special_tokens=False, return_offsets_mapping=True)
+    input_ids = list(enc["input_ids"])
+    labels = [tok if end > len(prompt) else IGNORE_INDEX
+              for tok, (_, end) in zip(input_ids, enc["offset_mapping"])]
+    if add_eos:
+        input_ids.append(tokenizer.eos_token_id)
+        labels.append(tokenizer.eos_token_id)
+    if max_length is not None:
+        input_ids, labels = input_ids[:max_length], labels[:max_length]
+    return {"input_ids": input_ids, "attention_mask": [1] * len(input_ids), "labels": labels}
+
+
+def prompt_is_token_prefix(tokenizer, prompt: str, completion: str) -> bool:
+    """True when tokenising the prompt alone gives exactly the first tokens of prompt + completion."""
+    alone = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    full = tokenizer(prompt + completion, add_special_tokens=False)["input_ids"]
+    return full[:len(alone)] == alone
+
+
+@dataclass
+class SFTCollator:
+    """Pad a batch of SFT examples to its longest member (dynamic padding).
+
+    ``input_ids`` are padded with ``pad_token_id``, ``attention_mask`` with 0 and ``labels``
+    with -100.  Padding is found BY POSITION (where we padded), never by comparing token ids
+    with the pad id: when pad == EOS, masking by id would also erase the trained EOS targets.
+    """
+
+    pad_token_id: int
+    label_pad_token_id: int = IGNORE_INDEX
+    padding_side: str = "right"
+    pad_to_multiple_of: int | None = None
+
+    def __call__(self, features):
+        import torch
+
+        longest = max(len(f["input_ids"]) for f in features)
+        if self.pad_to_multiple_of:
+            longest = -(-longest // self.pad_to_multiple_of) * self.pad_to_multiple_of
+        batch = {"input_ids": [], "attention_mask": [], "labels": []}
+        for f in features:
+            n_pad = longest - len(f["input_ids"])
+            attention = list(f.get("attention_mask", [1] * len(f["input_ids"])))
+            parts = {"input_ids": (list(f["input_ids"]), self.pad_token_id),
+                     "attention_mask": (attention, 0),
+                     "labels": (list(f["labels"]), self.label_pad_token_id)}
+            for key, (values, pad) in parts.items():
+                padding = [pad] * n_pad
+                batch[key].append(values + padding if self.padding_side == "right" else padding + values)
+        return {key: torch.tensor(rows, dtype=torch.long) for key, rows in batch.items()}
+
+
+def mask_html(tokenizer, input_ids, labels) -> str:
+    """The decoded tokens as HTML spans: green where trained, grey where labels are -100."""
+    spans = []
+    for tok, lab in zip(input_ids, labels):
+        piece = html.escape(tokenizer.decode([int(tok)])).replace("\n", "↵<br>")
+        trained = int(lab) != IGNORE_INDEX
+        style = ("background:#b7e4c7;color:#081c15" if trained else "background:#e9ecef;color:#6c757d")
+        spans.append(f'<span style="{style};padding:1px 2px;margin:1px;border-radius:3px;'
+                     f'font-family:monospace">{piece}</span>')
+    legend = ('<div style="margin-bottom:4px"><span style="background:#b7e4c7;padding:1px 4px">trained (label = '
+              'token id)</span> <span style="background:#e9ecef;padding:1px 4px">ignored (label = -100)</span></div>')
+    return legend + '<div style="line-height:1.9">' + "".join(spans) + "</div>"
+
+
+# --- Formats: alpaca, sharegpt, OpenAI messages ------------------------------------------------
+#
+#   alpaca    {"instruction", "input", "output"} + optional "system" and "history" [[user, assistant], ...]
+#             (the LLaMA-Factory layout); single-turn unless history is given.
+#   sharegpt  {"conversations": [{"from": "human" | "gpt" | "system", "value": ...}, ...]}
+#   messages  {"messages": [{"role": "system" | "user" | "assistant", "content": ...}, ...]}  (OpenAI)
+
+FORMATS = ("alpaca", "sharegpt", "messages")
+ROLE_ALIASES = {"system": "system", "user": "user", "human": "user", "assistant": "assistant", "gpt": "assistant"}
+SHAREGPT_ROLE = {"system": "system", "user": "human", "assistant": "gpt"}
+FORMAT_KEYS = {
+    "alpaca": ({"instruction", "input", "output"}, {"system", "history"}),   # (required, optional)
+    "sharegpt": ({"conversations"}, set()),
+    "messages": ({"messages"}, set()),
+}
+TURN_KEYS = {"sharegpt": ("from", "value"), "messages": ("role", "content")}
+
+# The documented ways a record can be malformed; ChatFormatError.kind is always one of these.
+ERROR_KINDS = {
+    "wrong_type": "wrong type",
+    "unknown_format": "unknown format",
+    "unknown_key": "unknown key",
+    "missing_key": "missing key",
+    "unknown_role": "unknown role",
+    "empty_turn": "empty turn",
+    "role_order": "wrong role order",
+    "missing_assistant": "missing assistant turn",
+}
+
+
+class ChatFormatError(RecordError):
+    """A malformed SFT record.  A :class:`~course_utils.data.RecordError` (file, line, field,
+    reason) with a machine-readable ``kind`` from :data:`ERROR_KINDS`."""
+
+    def __init__(self, kind: str, field: str, detail: str, file: str = "<record>", line: int = 0):
+        self.kind, self.detail = kind, detail
+        super().__init__(file, line, field, f"{ERROR_KINDS[kind]}: {detail}")
+
+    def at(self, file: str, line: int) -> "ChatFormatError":
+        """The same error, placed in a file and line."""
+        return ChatFormatError(self.kind, self.field, self.detail, file, line)
+
+
+def _type_name(value) -> str:
+    return type(value).__name__
+
+
+def detect_format(record) -> str:
+    """Which of :data:`FORMATS` a record is, from its keys."""
+    if not isinstance(record, dict):
+        raise ChatFormatError("wrong_type", "<record>", f"expected a JSON object, got {_type_name(record)}")
+    if "messages" in record:
+        return "messages"
+    if "conversations" in record:
+        return "sharegpt"
+    if "instruction" in record or "output" in record:
+        return "alpaca"
+    raise ChatFormatError("unknown_format", "<record>",
+                          f"no 'messages', 'conversations' or 'instruction'/'output' key; got keys {sorted(record)}")
+
+
+def _check_text(value, field: str, allow_empty: bool = False) -> None:
+    if not isinstance(value, str):
+        raise ChatFormatError("wrong_type", field, f"expected a string, got {_type_name(value)}")
+    if not allow_empty and not value.strip():
+        raise ChatFormatError("empty_turn", field, "the text is empty or only whitespace")
+
+
+def check_role_order(roles, field: str = "messages") -> None:
+    """An optional system turn first, then user/assistant alternating from user, ending with assistant."""
+    if not roles:
+        raise ChatFormatError("missing_assistant", field, "the chat has no turns")
+    expected = "user"
+    for i, role in enumerate(roles):
+        if role == "system":
+            if i != 0:
+                raise ChatFormatError("role_order", f"{field}[{i}]", "a system turn may only come first")
+            continue
+        if role != expected:
+            before = "the start" if i == 0 or roles[i - 1] == "system" else f"'{roles[i - 1]}'"
+            raise ChatFormatError("role_order", f"{field}[{i}]", f"expected '{expected}' after {before}, got '{role}'")
+        expected = "assistant" if role == "user" else "user"
+    if roles[-1] != "assistant":
+        raise ChatFormatError("missing_assistant", field,
+                              f"the last turn is '{roles[-1]}'; a chat must end with an assistant turn to train on")
+
+
+def _turns_to_messages(turns, fmt: str) -> list[dict]:
+    field = "messages" if fmt == "messages" else "conversations"
+    role_key, text_key = TURN_KEYS[fmt]
+    if not isinstance(turns, list):
+        raise ChatFormatError("wrong_type", field, f"expected a list of turns, got {_type_name(turns)}")
+    messages = []
+    for i, turn in enumerate(turns):
+        where = f"{field}[{i}]"
+        if not isinstance(turn, dict):
+            raise ChatFormatError("wrong_type", where, f"expected an object with '{role_key}' and '{text_key}', "
+                                  f"got {_type_name(turn)}")
+        for key in sorted(turn):
+            if key not in (role_key, text_key):
+                raise ChatFormatError("unknown_key", f"{where}.{key}", f"turns have only '{role_key}' and '{text_key}'")
+        for key in (role_key, text_key):
+            if key not in turn:
+                raise ChatFormatError("missing_key", f"{where}.{key}", "missing required key")
+        role = turn[role_key]
+        if not isinstance(role, str):
+            raise ChatFormatError("wrong_type", f"{where}.{role_key}", f"expected a string, got {_type_name(role)}")
+        if role not in ROLE_ALIASES:
+            raise ChatFormatError("unknown_role", f"{where}.{role_key}",
+                                  f"{role!r} is not one of {sorted(ROLE_ALIASES)}")
+        _check_text(turn[text_key], f"{where}.{text_key}")
+        messages.append({"role": ROLE_ALIASES[role], "content": turn[text_key]})
+    check_role_order([m["role"] for m in messages], field)
+    return messages
+
+
+def _alpaca_to_messages(record) -> list[dict]:
+    for key in ("instruction", "output"):
+        _check_text(record[key], key)
+    _check_text(record["input"], "input", allow_empty=True)
+    messages = []
+    if "system" in record:
+        _check_text(record["system"], "system", allow_empty=True)
+        if record["system"].strip():
+            messages.append({"role": "system", "content": record["system"]})
+    history = record.get("history", [])
+    if not isinstance(history, list):
+        raise ChatFormatError("wrong_type", "history", f"expected a list of [user, assistant] pairs, got {_type_name(history)}")
+    for i, pair in enumerate(history):
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise ChatFormatError("wrong_type", f"history[{i}]", "expected a [user, assistant] pair")
+        _check_text(pair[0], f"history[{i}][0]")
+        _check_text(pair[1], f"history[{i}][1]")
+        messages += [{"role": "user", "content": pair[0]}, {"role": "assistant", "content": pair[1]}]
+    # Merging instruction and input is lossy: messages -> alpaca puts the whole prompt in instruction.
+    prompt = record["instruction"] + ("\n\n" + record["input"] if record["input"].strip() else "")
+    return messages + [{"role": "user", "content": prompt}, {"role": "assistant", "content": record["output"]}]
+
+
+def parse_record(record, fmt: str | None = None, extra_keys=()) -> tuple[list[dict], dict]:
+    """Validate one record and return (normalised OpenAI-style messages, extra metadata fields).
+
+    Raises :class:`ChatFormatError` for the first problem.  ``extra_keys`` names metadata
+    fields (``id``, ``lang``...) that may sit beside the format's own keys; any other key is
+    an error, because a typo such as ``"ouput"`` must not silently drop the answer.
+    """
+    if fmt is not None and fmt not in FORMATS:
+        raise ValueError(f"fmt must be one of {FORMATS}")
+    if not isinstance(record, dict):
+        raise ChatFormatError("wrong_type", "<record>", f"expected a JSON object, got {_type_name(record)}")
+    fmt = fmt or detect_format(record)
+    required, optional = FORMAT_KEYS[fmt]
+    for key in sorted(record):
+        if key not in required | optional and key not in extra_keys:
+            raise ChatFormatError("unknown_key", key, f"not a field of the {fmt} format; expected {sorted(required | optional)}"
+                                  + (f" plus metadata {sorted(extra_keys)}" if extra_keys else ""))
+    for key in sorted(required):
+        if key not in record:
+            raise ChatFormatError("missing_key", key, f"a {fmt} record needs {sorted(required)}")
+    if fmt == "alpaca":
+        messages = _alpaca_to_messages(record)
+    else:
+        messages = _turns_to_messages(record["messages" if fmt == "messages" else "conversations"], fmt)
+    extras = {k: record[k] for k in record if k in extra_keys and k not in required | optional}
+    return messages, extras
+
+
+def to_messages(record, fmt: str | None = None, extra_keys=()) -> dict:
+    """Any format -> ``{"messages": [{"role", "content"}, ...]}`` with normalised role names."""
+    messages, extras = parse_record(record, fmt, extra_keys)
+    return {**extras, "messages": messages}
+
+
+def to_sharegpt(record, fmt: str | None = None, extra_keys=()) -> dict:
+    """Any format -> ``{"conversations": [{"from": "human" | "gpt" | "system", "value"}, ...]}``."""
+    messages, extras = parse_record(record, fmt, extra_keys)
+    return {**extras, "conversations": [{"from": SHAREGPT_ROLE[m["role"]], "value": m["content"]} for m in messages]}
+
+
+def to_alpaca(record, fmt: str | None = None, extra_keys=()) -> dict:
+    """Any format -> alpaca.  The last user/assistant pair becomes instruction/output, earlier
+    pairs go to ``history`` and a system turn to ``system``; ``input`` is left empty."""
+    messages, extras = parse_record(record, fmt, extra_keys)
+    out = dict(extras)
+    if messages[0]["role"] == "system":
+        out["system"] = messages[0]["content"]
+        messages = messages[1:]
+    pairs = [[messages[i]["content"], messages[i + 1]["content"]] for i in range(0, len(messages), 2)]
+    if len(pairs) > 1:
+        out["history"] = pairs[:-1]
+    out.update(instruction=pairs[-1][0], input="", output=pairs[-1][1])
+    return out
+
+
+def validate_records(records, fmt: str | None = None, file: str = "<records>", extra_keys=()) -> tuple[list[dict], LoadReport]:
+    """Keep the valid records, report the rest: ``(kept, LoadReport)`` with one
+    :class:`ChatFormatError` per dropped record (``line`` is the 1-based position)."""
+    report, kept = LoadReport(file), []
+    for line, record in enumerate(records, start=1):
+        try:
+            parse_record(record, fmt, extra_keys)
+        except ChatFormatError as err:
+            report.dropped.append(err.at(file, line))
+            continue
+        kept.append(record)
+    report.kept = len(kept)
+    return kept, report
+
+
+def read_chat_jsonl(path, fmt: str | None = None, extra_keys=()) -> tuple[list[dict], LoadReport]:
+    """Read a JSONL file of SFT records: undecodable lines and malformed records are dropped and
+    reported with file, line, field and reason, valid ones kept."""
+    path = Path(path)
+    report, kept = LoadReport(path.name), []
+    for line, record in _raw_records(path):
+        if isinstance(record, RecordError):
+            report.dropped.append(record)
+            continue
+        try:
+            parse_record(record, fmt, extra_keys)
+        except ChatFormatError as err:
+            report.dropped.append(err.at(path.name, line))
+            continue
+        kept.append(record)
+    report.kept = len(kept)
+    return kept, report
+
+
+# --- Exercises ---------------------------------------------------------------------------
+
+EXERCISE_CHAT = [
+    {"role": "system", "content": "Answer with the result only."},
+    {"role": "user", "content": "Add 12 and 30."},
+    {"role": "assistant", "content": "42"},
+    {"role": "user", "content": "把 abc 转成大写。"},
+    {"role": "assistant", "content": "ABC"},
+]
+
+EXERCISE_RECORDS = [
+    {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello!"}]},
+    {"messages": [{"role": "user", "content": "Hi"}, {"role": "user", "content": "Anyone?"}]},
+    {"instruction": "Reverse 'abc'.", "input": "", "ouput": "cba"},
+    {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"},
+                  {"role": "assistant", "content": "  "}]},
+    {"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": 4}]},
+    {"messages": [{"role": "assistant", "content": "Hello"}, {"role": "user", "content": "Hi"},
+                  {"role": "assistant", "content": "How can I help?"}]},
+]
+
+
+def check_trained_token_count(answer) -> None:
+    """Exercise: how many tokens of EXERCISE_CHAT get a real label with the course tokenizer?"""
+    from course_utils.course_tokenizer import load_course_tokenizer
+    from course_utils.exercises import feedback
+    expected = count_trained_tokens(build_sft_example(load_course_tokenizer(), EXERCISE_CHAT)["labels"])
+    feedback(answer == expected, "count the labels that are not -100 in build_sft_example(tokenizer, EXERCISE_CHAT); "
+                                 "each assistant turn trains its content and its <|im_end|>.")
+
+
+def check_rejection_kinds(answer) -> None:
+    """Exercise: for each of EXERCISE_RECORDS, the error kind the validator reports (None if valid)."""
+    from course_utils.exercises import feedback
+    expected = []
+    for record in EXERCISE_RECORDS:
+        try:
+            parse_record(record)
+            expected.append(None)
+        except ChatFormatError as err:
+            expected.append(err.kind)
+    feedback(list(answer or []) == expected, f"give one entry per record, each None or one of {sorted(ERROR_KINDS)}; "
+                                             "check keys first, then types, empty text, then role order.")

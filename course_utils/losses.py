@@ -1,0 +1,256 @@
+"""Loss functions of fine-tuning, written out by hand and checked against ``torch.nn.functional``.
+
+Everything here is a few lines of tensor arithmetic so a learner can read it next to the maths:
+
+* :func:`log_softmax` / :func:`softmax` use the log-sum-exp trick: subtract the row maximum before
+  ``exp`` so nothing overflows (:func:`softmax_naive` shows what happens otherwise);
+* :func:`cross_entropy` follows ``F.cross_entropy`` exactly, including ``weight``,
+  ``label_smoothing`` and ``ignore_index=-100``, with the class dimension LAST
+  (the ``(batch, seq, vocab)`` layout language models produce);
+* binary cross-entropy on probabilities and on logits, mean squared error;
+* token-level averaging for language-model labels, perplexity, and gradient accumulation with the
+  right normaliser (sum of token losses divided by the number of trained tokens).
+
+The notebook ``03_losses.ipynb`` prints every intermediate number from these functions and
+``tests/test_losses.py`` pins each one against torch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from course_utils.exercises import feedback
+
+IGNORE_INDEX = -100  # the label value PyTorch and Hugging Face skip in the loss
+
+
+# ---------------------------------------------------------------------------------------------
+# softmax and log-softmax
+# ---------------------------------------------------------------------------------------------
+
+def softmax_naive(logits: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """exp(z) / sum(exp(z)) straight from the definition.  Overflows once a logit passes ~88 (fp32)."""
+    exp = torch.exp(logits)
+    return exp / exp.sum(dim=dim, keepdim=True)
+
+
+def logsumexp(logits: torch.Tensor, dim: int = -1, keepdim: bool = False) -> torch.Tensor:
+    """log(sum(exp(z))) computed as m + log(sum(exp(z - m))) with m = max(z): the largest term
+    becomes exp(0) = 1, so the sum can neither overflow nor be zero."""
+    m = logits.amax(dim=dim, keepdim=True)
+    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m)).detach()  # a row of all -inf stays -inf
+    out = m + torch.log(torch.exp(logits - m).sum(dim=dim, keepdim=True))
+    return out if keepdim else out.squeeze(dim)
+
+
+def log_softmax(logits: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """log p = z - logsumexp(z): the stable form every framework uses."""
+    return logits - logsumexp(logits, dim=dim, keepdim=True)
+
+
+def softmax(logits: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Stable softmax: exp(z - max z) / sum(exp(z - max z)).  Subtracting the max changes nothing
+    mathematically (it cancels) but keeps every exp in [0, 1]."""
+    m = logits.amax(dim=dim, keepdim=True)
+    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m)).detach()
+    exp = torch.exp(logits - m)
+    return exp / exp.sum(dim=dim, keepdim=True)
+
+
+def cross_entropy_steps(logits: torch.Tensor, target: int) -> dict[str, torch.Tensor]:
+    """Every intermediate of cross-entropy for ONE example (a 1-D vector of logits), in order.
+
+    The loss is -log p[target] = logsumexp(z) - z[target]."""
+    m = logits.max()
+    shifted = logits - m
+    exp = torch.exp(shifted)
+    total = exp.sum()
+    lse = m + torch.log(total)
+    log_probs = logits - lse
+    probs = torch.exp(log_probs)
+    return {"logits": logits, "max": m, "shifted": shifted, "exp(shifted)": exp, "sum": total,
+            "logsumexp": lse, "log_probs": log_probs, "probs": probs,
+            "loss": -log_probs[target]}
+
+
+# ---------------------------------------------------------------------------------------------
+# cross-entropy (multi-class and token-level)
+# ---------------------------------------------------------------------------------------------
+
+def cross_entropy(logits: torch.Tensor, target: torch.Tensor, *, weight: torch.Tensor | None = None,
+                  ignore_index: int = IGNORE_INDEX, label_smoothing: float = 0.0,
+                  reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy between logits ``(..., C)`` and class ids ``(...)``, as ``F.cross_entropy`` computes it.
+
+    * positions whose target is ``ignore_index`` contribute nothing and are not counted;
+    * ``weight[c]`` scales the loss of examples of class c; the ``"mean"`` then divides by the SUM OF
+      THE WEIGHTS of the counted targets (not by their number);
+    * ``label_smoothing`` = eps trains against (1 - eps) * one-hot + eps / C: a mix of the usual loss
+      and the mean of -log p over all classes.
+    """
+    num_classes = logits.shape[-1]
+    target_shape = target.shape
+    logits = logits.reshape(-1, num_classes)
+    target = target.reshape(-1)
+    logp = log_softmax(logits, dim=-1)
+    counted = target != ignore_index
+    safe_target = torch.where(counted, target, torch.zeros_like(target))  # any valid index; masked below
+    nll = -logp.gather(1, safe_target[:, None]).squeeze(1)
+    target_weight = counted.to(logp.dtype)
+    if weight is not None:
+        target_weight = target_weight * weight.to(logp.dtype)[safe_target]
+    nll = nll * target_weight
+    if label_smoothing > 0:
+        class_weight = 1.0 if weight is None else weight.to(logp.dtype)
+        smooth = -(logp * class_weight).sum(dim=1) * counted
+        per_position = (1 - label_smoothing) * nll + label_smoothing / num_classes * smooth
+    else:
+        per_position = nll
+    if reduction == "none":
+        return per_position.reshape(target_shape)
+    if reduction == "sum":
+        return per_position.sum()
+    if reduction == "mean":
+        return per_position.sum() / target_weight.sum()
+    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', not {reduction!r}")
+
+
+def smoothed_targets(target: torch.Tensor, num_classes: int, label_smoothing: float) -> torch.Tensor:
+    """The target distribution label smoothing trains against: (1 - eps) * one-hot + eps / C."""
+    one_hot = torch.nn.functional.one_hot(target, num_classes).to(torch.get_default_dtype())
+    return (1 - label_smoothing) * one_hot + label_smoothing / num_classes
+
+
+def soft_target_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
+    """Mean over examples of -sum_c q_c log p_c, for a target DISTRIBUTION q."""
+    return -(target_probs * log_softmax(logits, dim=-1)).sum(dim=-1).mean()
+
+
+# ---------------------------------------------------------------------------------------------
+# binary cross-entropy and mean squared error
+# ---------------------------------------------------------------------------------------------
+
+def binary_cross_entropy(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean of -[y log p + (1 - y) log(1 - p)] over probabilities p.  Each term is >= 0 because
+    log of a probability is <= 0.  Like torch, each log is clamped at -100 so p = 0 stays finite."""
+    log_p = torch.log(p).clamp_min(-100)
+    log_1mp = torch.log1p(-p).clamp_min(-100)
+    return -(y * log_p + (1 - y) * log_1mp).mean()
+
+
+def bce_grad_wrt_prob(p: float, y: float) -> float:
+    """dL/dp = -y/p + (1 - y)/(1 - p), from differentiating the binary cross-entropy."""
+    return -y / p + (1 - y) / (1 - p)
+
+
+def binary_cross_entropy_with_logits(z: torch.Tensor, y: torch.Tensor,
+                                     pos_weight: torch.Tensor | None = None) -> torch.Tensor:
+    """BCE on logits z without ever forming sigmoid(z):  (1 - y) z + w * log(1 + exp(-z)),
+    where log(1 + exp(-z)) = logsumexp(0, -z) is computed with the max-shift trick, so large |z|
+    cannot overflow (and autograd gets the exact derivative sigmoid(z) - y, even at z = 0).
+    ``pos_weight`` w (one per label) multiplies the positive term, as in ``BCEWithLogitsLoss``."""
+    softplus_neg = logsumexp(torch.stack([torch.zeros_like(z), -z]), dim=0)
+    w = 1.0 if pos_weight is None else 1 + (pos_weight - 1) * y
+    return ((1 - y) * z + w * softplus_neg).mean()
+
+
+def mse(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error: the loss for real-valued (regression) targets."""
+    return ((prediction - target) ** 2).mean()
+
+
+def central_difference(f, x: float, h: float = 1e-6) -> float:
+    """Finite-difference estimate of f'(x): (f(x + h) - f(x - h)) / 2h, error O(h^2)."""
+    return (f(x + h) - f(x - h)) / (2 * h)
+
+
+# ---------------------------------------------------------------------------------------------
+# language-model labels: averaging, perplexity, gradient accumulation
+# ---------------------------------------------------------------------------------------------
+
+def trained_token_count(labels: torch.Tensor, ignore_index: int = IGNORE_INDEX) -> int:
+    """How many label positions the loss actually trains on."""
+    return int((labels != ignore_index).sum())
+
+
+def token_mean_loss(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+    """Sum of token losses over ALL trained tokens in the batch / their number.  What Hugging Face
+    causal-LM models return: every trained token weighs the same, long answers weigh more."""
+    return cross_entropy(logits, labels, ignore_index=ignore_index, reduction="mean")
+
+
+def sequence_mean_loss(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+    """Mean over sequences of each sequence's own token mean: every SEQUENCE weighs the same,
+    so a token of a short answer counts more than a token of a long one."""
+    per_token = cross_entropy(logits, labels, ignore_index=ignore_index, reduction="none")
+    counts = (labels != ignore_index).sum(dim=-1)
+    return (per_token.sum(dim=-1) / counts).mean()
+
+
+def perplexity(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+    """exp(mean token cross-entropy): the number of equally likely choices the model is, on average,
+    as unsure as.  A uniform guess over V tokens has perplexity V."""
+    return torch.exp(token_mean_loss(logits, labels, ignore_index))
+
+
+def accumulated_loss_and_grads(model: torch.nn.Module, micro_batches: list[dict], *,
+                               normalisation: str = "tokens",
+                               ignore_index: int = IGNORE_INDEX) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """One optimiser step's worth of gradient accumulation over ``micro_batches``
+    (dicts with ``input_ids`` and ``labels``; ``model(input_ids)`` returns logits ``(..., vocab)``).
+
+    * ``"naive"``: backward on each micro-batch's own token mean divided by the number of
+      micro-batches, i.e. the mean of the micro-batch means.  Wrong whenever micro-batches hold
+      different numbers of trained tokens.
+    * ``"tokens"``: backward on each micro-batch's token-loss SUM divided by the trained tokens of
+      ALL micro-batches.  Equals the loss and gradient of one big batch.
+
+    Returns the accumulated loss and a copy of every parameter's gradient."""
+    if normalisation not in ("naive", "tokens"):
+        raise ValueError("normalisation must be 'naive' or 'tokens'")
+    model.zero_grad()
+    total_tokens = sum(trained_token_count(mb["labels"], ignore_index) for mb in micro_batches)
+    losses = []
+    for mb in micro_batches:
+        logits = model(mb["input_ids"])
+        if normalisation == "naive":
+            loss = token_mean_loss(logits, mb["labels"], ignore_index) / len(micro_batches)
+        else:
+            loss = cross_entropy(logits, mb["labels"], ignore_index=ignore_index, reduction="sum") / total_tokens
+        loss.backward()
+        losses.append(loss.detach())
+    return torch.stack(losses).sum(), [p.grad.detach().clone() for p in model.parameters()]
+
+
+# ---------------------------------------------------------------------------------------------
+# exercise checks (notebook 03)
+# ---------------------------------------------------------------------------------------------
+
+def check_cross_entropy(logits, target: int, answer) -> None:
+    """Exercise 3.1: the cross-entropy of one example, to 4 decimals."""
+    expected = float(cross_entropy(torch.as_tensor(logits, dtype=torch.float64)[None], torch.tensor([target])))
+    ok = answer is not None and abs(float(answer) - expected) < 5e-4
+    feedback(ok, "loss = logsumexp(logits) - logits[target]; subtract the max before exp.")
+
+
+def check_token_mean(logits, labels, answer) -> None:
+    """Exercise 3.2: the token-mean loss of a batch whose labels contain -100."""
+    expected = float(token_mean_loss(torch.as_tensor(logits, dtype=torch.float64), torch.as_tensor(labels)))
+    ok = answer is not None and abs(float(answer) - expected) < 5e-4
+    feedback(ok, "drop positions labelled -100, then divide the summed loss by the number of trained tokens.")
+
+
+def check_accumulation_divisor(micro_batch_labels, answer) -> None:
+    """Exercise 3.3: what must every micro-batch's summed loss be divided by?"""
+    expected = sum(trained_token_count(torch.as_tensor(lab)) for lab in micro_batch_labels)
+    ok = answer is not None and int(answer) == expected and float(answer) == expected
+    feedback(ok, "count trained tokens (labels != -100) across ALL micro-batches of the step, not per micro-batch.")
+
+
+def check_bce(p: float, y: int, answer) -> None:
+    """Exercise 3.4: binary cross-entropy of one prediction."""
+    expected = -(y * math.log(p) + (1 - y) * math.log(1 - p))
+    ok = answer is not None and abs(float(answer) - expected) < 5e-4
+    feedback(ok, "L = -[y log p + (1 - y) log(1 - p)]; it can never be negative.")

@@ -1,0 +1,315 @@
+"""Optimisers, learning-rate schedules and gradient clipping, written out by hand.
+
+Each update rule follows ``torch.optim`` line for line, so in float64 the hand version and torch's
+agree to ~1e-15 (``tests/test_optim.py`` holds them to 1e-7 over 100 random steps):
+
+* :class:`HandSGD`: plain SGD, and momentum in PyTorch's formulation
+  ``b = mu * b + (1 - dampening) * g`` (``b = g`` on the first step), ``theta -= lr * b``;
+* :class:`HandAdam`: first and second moments, bias correction, ``theta -= lr * m_hat / (sqrt(v_hat) + eps)``;
+  ``weight_decay`` adds ``wd * theta`` to the gradient (L2), unless ``decoupled_weight_decay``;
+* :class:`HandAdamW`: Adam with DECOUPLED weight decay, ``theta *= 1 - lr * wd`` before the Adam step.
+
+Every ``step`` returns, per parameter tensor, a record of all intermediate values, which
+:func:`step_table` turns into the tables of ``04_optimisers.ipynb``.
+
+Schedules (:func:`linear_warmup_decay_lr`, :func:`cosine_warmup_lr`) are functions of the step
+number that reproduce ``transformers.get_scheduler``; :func:`clip_by_global_norm` reproduces
+``torch.nn.utils.clip_grad_norm_``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Iterable
+
+import torch
+
+from course_utils.exercises import feedback
+
+
+def _as_list(params) -> list[torch.Tensor]:
+    return [params] if isinstance(params, torch.Tensor) else list(params)
+
+
+class HandOptimiser:
+    """Holds plain tensors (updated in place) and a step counter t (1 on the first step, as in torch)."""
+
+    def __init__(self, params: torch.Tensor | Iterable[torch.Tensor]):
+        self.params = [p.detach() for p in _as_list(params)]
+        self.t = 0
+        self.state: list[dict] = [{} for _ in self.params]
+
+    def step(self, grads: torch.Tensor | Iterable[torch.Tensor]) -> list[dict]:
+        """Apply one update with the given gradients; return one record of intermediates per tensor."""
+        grads = _as_list(grads)
+        if len(grads) != len(self.params):
+            raise ValueError(f"got {len(grads)} gradients for {len(self.params)} parameters")
+        self.t += 1
+        records = []
+        for param, grad, state in zip(self.params, grads, self.state):
+            before = param.clone()
+            record = self._update(param, grad.detach(), state)
+            records.append({"step": self.t, "param": before, "grad": grad.detach().clone(), **record,
+                            "update": param - before, "new_param": param.clone()})
+        return records
+
+    def _update(self, param, grad, state) -> dict:
+        raise NotImplementedError
+
+
+class HandSGD(HandOptimiser):
+    """SGD as ``torch.optim.SGD``.  With momentum mu the buffer is b_1 = g_1, b_t = mu b_{t-1} + (1 - dampening) g_t,
+    and the step is -lr * b_t (PyTorch's form: the learning rate multiplies the buffer, it is not inside it)."""
+
+    def __init__(self, params, lr: float, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False):
+        super().__init__(params)
+        self.lr, self.momentum, self.dampening = lr, momentum, dampening
+        self.weight_decay, self.nesterov = weight_decay, nesterov
+
+    def _update(self, param, grad, state):
+        if self.weight_decay:
+            grad = grad + self.weight_decay * param  # L2: part of the gradient
+        record = {}
+        direction = grad
+        if self.momentum:
+            if "buffer" not in state:
+                state["buffer"] = grad.clone()
+            else:
+                state["buffer"] = self.momentum * state["buffer"] + (1 - self.dampening) * grad
+            record["buffer"] = state["buffer"].clone()
+            direction = grad + self.momentum * state["buffer"] if self.nesterov else state["buffer"]
+        param.sub_(self.lr * direction)
+        return record
+
+
+class HandAdam(HandOptimiser):
+    """Adam as ``torch.optim.Adam``:
+
+        m_t = b1 m_{t-1} + (1 - b1) g_t           (first moment: running mean of gradients)
+        v_t = b2 v_{t-1} + (1 - b2) g_t^2         (second moment: running mean of squared gradients)
+        m_hat = m_t / (1 - b1^t),  v_hat = v_t / (1 - b2^t)   (bias correction: m_0 = v_0 = 0)
+        theta -= lr * m_hat / (sqrt(v_hat) + eps)
+
+    ``weight_decay`` without ``decoupled_weight_decay`` adds wd * theta to g (L2 regularisation, which
+    the adaptive denominator then rescales).  ``bias_correction=False`` and ``take_sqrt=False`` reproduce
+    two mistakes often seen in tutorials, for the pitfall demo; leave them at their defaults."""
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, *, decoupled_weight_decay: bool = False,
+                 bias_correction: bool = True, take_sqrt: bool = True):
+        super().__init__(params)
+        self.lr, self.betas, self.eps = lr, betas, eps
+        self.weight_decay, self.decoupled_weight_decay = weight_decay, decoupled_weight_decay
+        self.bias_correction, self.take_sqrt = bias_correction, take_sqrt
+
+    def _update(self, param, grad, state):
+        beta1, beta2 = self.betas
+        record = {}
+        if self.weight_decay:
+            if self.decoupled_weight_decay:
+                record["decay"] = -self.lr * self.weight_decay * param  # shrink theta itself, outside Adam
+                param.mul_(1 - self.lr * self.weight_decay)
+            else:
+                grad = grad + self.weight_decay * param
+                record["grad_with_l2"] = grad.clone()
+        m = state["m"] = beta1 * state.get("m", torch.zeros_like(param)) + (1 - beta1) * grad
+        v = state["v"] = beta2 * state.get("v", torch.zeros_like(param)) + (1 - beta2) * grad * grad
+        if self.bias_correction:
+            m_hat, v_hat = m / (1 - beta1 ** self.t), v / (1 - beta2 ** self.t)
+        else:
+            m_hat, v_hat = m, v
+        denominator = (v_hat.sqrt() if self.take_sqrt else v_hat) + self.eps
+        adam_update = -self.lr * m_hat / denominator
+        param.add_(adam_update)
+        if "decay" in record:
+            record["adam_update"] = adam_update  # with decoupled decay the update has two parts
+        return {"m": m.clone(), "v": v.clone(), "m_hat": m_hat, "v_hat": v_hat, **record}
+
+
+class HandAdamW(HandAdam):
+    """AdamW (Loshchilov & Hutter, 2019) as ``torch.optim.AdamW``: theta *= 1 - lr * wd, then the Adam step
+    on the raw gradient.  The decay is the same for every weight, whatever its gradient history."""
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         decoupled_weight_decay=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# tables, comparisons with torch, trajectories
+# ---------------------------------------------------------------------------------------------
+
+COLUMN_NAMES = {"param": "θ before", "grad": "g", "grad_with_l2": "g + wd·θ", "buffer": "buffer b",
+                "m": "m", "v": "v", "m_hat": "m̂", "v_hat": "v̂", "decay": "decay -lr·wd·θ",
+                "adam_update": "Adam step", "update": "update Δθ", "new_param": "θ after"}
+
+
+def valley_loss(theta: torch.Tensor) -> torch.Tensor:
+    """An elongated valley (狭长山谷): f(x, y) = 0.01 x^2 + y^2.  The curvature along y (2) is 100 times
+    the curvature along x (0.02), so no single learning rate suits both directions: plain gradient
+    descent must keep lr < 2 / 2 = 1 for y, and then crawls along x."""
+    return 0.01 * theta[..., 0] ** 2 + theta[..., 1] ** 2
+
+
+def autograd_grads(loss_fn: Callable, params: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Gradients of ``loss_fn(*params)`` at the current values, by autograd."""
+    leaves = [p.detach().clone().requires_grad_() for p in params]
+    loss = loss_fn(*leaves)
+    return list(torch.autograd.grad(loss, leaves))
+
+
+def step_table(optimiser: HandOptimiser, loss_fn: Callable, steps: int = 3, names: list[str] | None = None):
+    """Run ``steps`` updates of ``optimiser`` on ``loss_fn`` (one parameter tensor) and return a pandas
+    DataFrame with one row per (step, coordinate) and one column per intermediate value."""
+    import pandas as pd
+
+    rows = []
+    for _ in range(steps):
+        (record,) = optimiser.step(autograd_grads(loss_fn, optimiser.params))
+        flat = {key: value.reshape(-1) for key, value in record.items() if isinstance(value, torch.Tensor)}
+        for j in range(optimiser.params[0].numel()):
+            coordinate = names[j] if names else f"θ{j + 1}"
+            rows.append({"step": record["step"], "coord": coordinate,
+                         **{COLUMN_NAMES[key]: float(flat[key][j]) for key in COLUMN_NAMES if key in flat}})
+    return pd.DataFrame(rows).set_index(["step", "coord"])
+
+
+def max_deviation_from_torch(hand_class: type, torch_class: type, *, shapes=((2,),), steps: int = 100,
+                             seed: int = 0, dtype=torch.float64, **hyper) -> float:
+    """Run the hand optimiser and the torch optimiser side by side for ``steps`` steps on random
+    gradients (noise plus a pull towards zero, so they depend on the parameters) and return the
+    largest absolute difference between their parameters seen at any step."""
+    generator = torch.Generator().manual_seed(seed)
+    start = [torch.randn(shape, generator=generator, dtype=dtype) for shape in shapes]
+    reference = [x.clone().requires_grad_() for x in start]
+    torch_optimiser = torch_class(reference, **hyper)
+    hand = hand_class([x.clone() for x in start], **hyper)
+    worst = 0.0
+    for _ in range(steps):
+        grads = [torch.randn(r.shape, generator=generator, dtype=dtype) + 0.5 * r.detach() for r in reference]
+        for r, g in zip(reference, grads):
+            r.grad = g.clone()
+        torch_optimiser.step()
+        hand.step([g.clone() for g in grads])
+        worst = max(worst, max(float((h - r.detach()).abs().max()) for h, r in zip(hand.params, reference)))
+    return worst
+
+
+def trajectory(optimiser: HandOptimiser, loss_fn: Callable = valley_loss, steps: int = 50):
+    """The path of a single 2-D parameter under ``optimiser`` on ``loss_fn``: a (steps + 1, 2) numpy array."""
+    import numpy as np
+
+    points = [optimiser.params[0].clone()]
+    for _ in range(steps):
+        optimiser.step(autograd_grads(loss_fn, optimiser.params))
+        points.append(optimiser.params[0].clone())
+    return np.stack([p.numpy() for p in points])
+
+
+# ---------------------------------------------------------------------------------------------
+# learning-rate schedules
+# ---------------------------------------------------------------------------------------------
+
+def linear_warmup_decay_lr(step: int, *, peak_lr: float, warmup_steps: int, total_steps: int) -> float:
+    """LR for optimiser step ``step`` (0-based): rises linearly from 0 to ``peak_lr`` over
+    ``warmup_steps``, then falls linearly to 0 at ``total_steps`` (transformers' "linear" schedule)."""
+    if step < warmup_steps:
+        return peak_lr * step / max(1, warmup_steps)
+    return peak_lr * max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+
+def cosine_warmup_lr(step: int, *, peak_lr: float, warmup_steps: int, total_steps: int,
+                     num_cycles: float = 0.5, min_lr_ratio: float = 0.0) -> float:
+    """Linear warmup, then a cosine from ``peak_lr`` down to ``min_lr_ratio * peak_lr`` (half a cosine
+    wave by default): transformers' "cosine" and "cosine_with_min_lr" schedules."""
+    if step < warmup_steps:
+        return peak_lr * step / max(1, warmup_steps)
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    factor = 0.5 * (1.0 + math.cos(math.pi * num_cycles * 2.0 * progress))
+    return peak_lr * max(0.0, factor * (1 - min_lr_ratio) + min_lr_ratio)
+
+
+def transformers_schedule_lrs(name: str, *, peak_lr: float, warmup_steps: int, total_steps: int,
+                              **scheduler_specific_kwargs) -> list[float]:
+    """The learning rate each of ``total_steps`` optimiser steps uses under ``transformers.get_scheduler``
+    (read from the optimiser before each step, as a training loop would)."""
+    from transformers import get_scheduler
+
+    dummy = torch.nn.Parameter(torch.zeros(1))
+    optimiser = torch.optim.SGD([dummy], lr=peak_lr)
+    scheduler = get_scheduler(name, optimiser, num_warmup_steps=warmup_steps, num_training_steps=total_steps,
+                              scheduler_specific_kwargs=scheduler_specific_kwargs or None)
+    lrs = []
+    for _ in range(total_steps):
+        lrs.append(optimiser.param_groups[0]["lr"])
+        optimiser.step()
+        scheduler.step()
+    return lrs
+
+
+# ---------------------------------------------------------------------------------------------
+# gradient clipping
+# ---------------------------------------------------------------------------------------------
+
+def _grads(parameters) -> list[torch.Tensor]:
+    return [p.grad for p in _as_list(parameters) if p.grad is not None]
+
+
+def _norm_of(grads: list[torch.Tensor]) -> torch.Tensor:
+    if not grads:
+        return torch.tensor(0.0)
+    return torch.sqrt(sum((g.double() ** 2).sum() for g in grads)).to(grads[0].dtype)
+
+
+def global_grad_norm(parameters) -> torch.Tensor:
+    """L2 norm of ALL gradients seen as one long vector: sqrt(sum over tensors of sum of g^2)."""
+    return _norm_of(_grads(parameters))
+
+
+def clip_by_global_norm(parameters, max_norm: float, eps: float = 1e-6) -> torch.Tensor:
+    """Scale every gradient by min(1, max_norm / (norm + eps)), in place, as ``clip_grad_norm_`` does.
+    One factor for all tensors keeps the update's DIRECTION; only its length is capped.
+    Returns the norm before clipping (log it: spikes show up there first)."""
+    grads = _grads(parameters)  # a list: ``model.parameters()`` is a generator, usable only once
+    total = _norm_of(grads)
+    scale = torch.clamp(max_norm / (total + eps), max=1.0)
+    for g in grads:
+        g.mul_(scale.to(g.dtype))
+    return total
+
+
+def clip_each_tensor_separately(parameters, max_norm: float) -> None:
+    """The WRONG alternative, for the misconception demo: cap each tensor's own norm.  Tensors get
+    different factors, so the direction of the whole update changes."""
+    for g in _grads(parameters):
+        g.mul_(torch.clamp(max_norm / (g.norm() + 1e-6), max=1.0))
+
+
+# ---------------------------------------------------------------------------------------------
+# exercise checks (notebook 04)
+# ---------------------------------------------------------------------------------------------
+
+def check_adam_first_step(theta: float, grad: float, lr: float, answer) -> None:
+    """Exercise 4.1: theta after ONE Adam step (default betas and eps)."""
+    optimiser = HandAdam(torch.tensor([theta], dtype=torch.float64), lr=lr)
+    optimiser.step(torch.tensor([grad], dtype=torch.float64))
+    expected = float(optimiser.params[0][0])
+    ok = answer is not None and abs(float(answer) - expected) < 5e-5
+    feedback(ok, "at t = 1 bias correction gives m̂ = g and v̂ = g², so the step is -lr * g / (|g| + eps).")
+
+
+def check_warmup_lr(step: int, peak_lr: float, warmup_steps: int, total_steps: int, answer) -> None:
+    """Exercise 4.2: the linear-warmup-then-linear-decay learning rate at a given step."""
+    expected = linear_warmup_decay_lr(step, peak_lr=peak_lr, warmup_steps=warmup_steps, total_steps=total_steps)
+    ok = answer is not None and math.isclose(float(answer), expected, rel_tol=1e-6, abs_tol=1e-12)
+    feedback(ok, "during warmup lr = peak * step / warmup; after it, peak * (total - step) / (total - warmup).")
+
+
+def check_clip_factor(grads, max_norm: float, answer) -> None:
+    """Exercise 4.3: the factor clip_grad_norm_ multiplies every gradient by."""
+    norm = math.sqrt(sum(float((torch.as_tensor(g, dtype=torch.float64) ** 2).sum()) for g in grads))
+    expected = min(1.0, max_norm / (norm + 1e-6))
+    ok = answer is not None and abs(float(answer) - expected) < 5e-4
+    feedback(ok, "global norm = sqrt of the sum of ALL squared entries; factor = min(1, max_norm / norm).")

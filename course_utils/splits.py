@@ -1,0 +1,154 @@
+"""Train / validation / test splits that measure what they claim to measure.
+
+* :func:`stratified_split`: every split gets each class in the same proportion as the whole set
+  (largest-remainder rounding per class), so a rare class cannot vanish from the test set by chance.
+* :func:`group_split`: whole groups go to one split.  Groups are near-duplicates (or one source,
+  one author, one template...): if a group straddles train and test, the test set partly measures
+  memory, not generalisation (leakage, 数据泄露).  Groups are assigned greedily, largest first, to
+  the split and class that are furthest below their target, so classes stay balanced too.
+* :func:`kfold_indices`: stratified (optionally group-aware) k-fold cross-validation folds;
+  :func:`mean_and_spread` summarises the k scores as mean and sample standard deviation.
+* :func:`straddling_groups`: the property a group split must have: zero groups in two splits.
+
+All functions take labels (and groups) as sequences and return sorted numpy index arrays; a seed
+makes them repeatable.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+import numpy as np
+
+from course_utils.exercises import feedback
+
+SPLIT_NAMES = ("train", "validation", "test")
+
+
+def split_counts(n: int, fractions) -> list[int]:
+    """Integer sizes that add up to n, by largest remainder: (10, [0.8, 0.1, 0.1]) -> [8, 1, 1]."""
+    fractions = np.asarray(fractions, dtype=float) / np.sum(fractions)
+    raw = fractions * n
+    counts = np.floor(raw).astype(int)
+    for i in np.argsort(-(raw - counts), kind="stable")[: n - counts.sum()]:
+        counts[i] += 1
+    return counts.tolist()
+
+
+def stratified_split(labels, fractions=(0.8, 0.1, 0.1), seed: int = 0,
+                     names=SPLIT_NAMES) -> dict[str, np.ndarray]:
+    """Index arrays per split, each class cut in the given proportions."""
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels)
+    parts = {name: [] for name in names}
+    for label in sorted(set(labels.tolist())):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        cuts = np.cumsum([0] + split_counts(len(members), fractions))
+        for name, lo, hi in zip(names, cuts[:-1], cuts[1:]):
+            parts[name].append(members[lo:hi])
+    return {name: np.sort(np.concatenate(p)) for name, p in parts.items()}
+
+
+def random_split(n: int, fractions=(0.8, 0.1, 0.1), seed: int = 0, names=SPLIT_NAMES) -> dict[str, np.ndarray]:
+    """A plain shuffled split, ignoring classes and groups (the baseline the others fix)."""
+    order = np.random.default_rng(seed).permutation(n)
+    cuts = np.cumsum([0] + split_counts(n, fractions))
+    return {name: np.sort(order[lo:hi]) for name, lo, hi in zip(names, cuts[:-1], cuts[1:])}
+
+
+def _group_table(labels, groups):
+    """group id -> (member indices, majority label)."""
+    members = defaultdict(list)
+    for i, g in enumerate(groups):
+        members[g].append(i)
+    table = {}
+    for g, idx in members.items():
+        counts = Counter(labels[i] for i in idx)
+        table[g] = (idx, min(counts, key=lambda lab: (-counts[lab], str(lab))))
+    return table
+
+
+def group_split(labels, groups, fractions=(0.8, 0.1, 0.1), seed: int = 0,
+                names=SPLIT_NAMES) -> dict[str, np.ndarray]:
+    """Index arrays per split such that every group lies in exactly one split, with each class
+    (a group counts under its majority label) split close to the given proportions."""
+    labels = list(labels)
+    table = _group_table(labels, list(groups))
+    rng = np.random.default_rng(seed)
+    fractions = np.asarray(fractions, dtype=float) / np.sum(fractions)
+    parts = {name: [] for name in names}
+    by_label = defaultdict(list)
+    for g, (idx, label) in table.items():
+        by_label[label].append(g)
+    for label in sorted(by_label, key=str):
+        gids = sorted(by_label[label], key=str)
+        gids = [gids[i] for i in rng.permutation(len(gids))]
+        gids.sort(key=lambda g: -len(table[g][0]))  # stable: largest first, random among equals
+        total = sum(len(table[g][0]) for g in gids)
+        target = fractions * total
+        filled = np.zeros(len(names))
+        for g in gids:
+            size = len(table[g][0])
+            s = int(np.argmax(target - filled))  # the split furthest below its target
+            filled[s] += size
+            parts[names[s]].extend(table[g][0])
+    return {name: np.array(sorted(p), dtype=int) for name, p in parts.items()}
+
+
+def straddling_groups(groups, splits: dict[str, np.ndarray]) -> int:
+    """How many groups have members in more than one split (0 for a correct group split)."""
+    where = defaultdict(set)
+    for name, idx in splits.items():
+        for i in idx:
+            where[groups[i]].add(name)
+    return sum(len(s) > 1 for s in where.values())
+
+
+def kfold_indices(labels, k: int = 5, seed: int = 0, groups=None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified k-fold: ``k`` (train, validation) index pairs; every example is validated once.
+    With ``groups`` every group stays within one fold."""
+    labels = list(labels)
+    groups = list(range(len(labels))) if groups is None else list(groups)
+    table = _group_table(labels, groups)
+    rng = np.random.default_rng(seed)
+    folds = [[] for _ in range(k)]
+    by_label = defaultdict(list)
+    for g, (idx, label) in table.items():
+        by_label[label].append(g)
+    for label in sorted(by_label, key=str):
+        gids = sorted(by_label[label], key=str)
+        gids = [gids[i] for i in rng.permutation(len(gids))]
+        gids.sort(key=lambda g: -len(table[g][0]))
+        sizes = np.zeros(k)
+        for g in gids:
+            f = int(np.argmin(sizes))  # the fold with the fewest of this class so far
+            sizes[f] += len(table[g][0])
+            folds[f].extend(table[g][0])
+    everything = np.arange(len(labels))
+    out = []
+    for f in range(k):
+        val = np.array(sorted(folds[f]), dtype=int)
+        out.append((np.setdiff1d(everything, val), val))
+    return out
+
+
+def mean_and_spread(scores) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof=1) of k fold scores."""
+    scores = np.asarray(scores, dtype=float)
+    return float(scores.mean()), float(scores.std(ddof=1)) if len(scores) > 1 else 0.0
+
+
+def class_proportions(labels, idx) -> dict:
+    """Share of each class among ``labels[idx]``."""
+    counts = Counter(np.asarray(labels)[idx].tolist())
+    return {label: counts[label] / len(idx) for label in sorted(counts, key=str)}
+
+
+# ---------------------------------------------------------------------------------------------
+# exercise checks (notebook 06)
+# ---------------------------------------------------------------------------------------------
+
+def check_split_counts(n: int, fractions, answer) -> None:
+    """Exercise 6.5: the split sizes by largest remainder."""
+    ok = answer is not None and list(answer) == split_counts(n, fractions)
+    feedback(ok, "take floor(fraction * n) for each split, then give the leftover examples to the largest remainders.")

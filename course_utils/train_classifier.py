@@ -1,0 +1,252 @@
+"""Fine-tune an encoder text classifier on the course's news headlines.
+
+The pieces notebook 07 builds, in the order it uses them: clean the data, split it with
+stratification, tokenise with ``map(batched=True)``, batch with dynamic padding and length
+grouping, evaluate, and rank training examples by loss.  Run as a script, it is the same
+training, data-parallel over processes with ``accelerate`` (torch.distributed underneath):
+
+    python -m course_utils.train_classifier --tiny                  # one process
+    torchrun --nproc_per_node 2 -m course_utils.train_classifier --tiny --cpu   # 2 CPU ranks (gloo)
+    accelerate launch --num_processes 8 -m course_utils.train_classifier       # 8 GPUs
+
+(On a CPU, ``accelerate launch --cpu --num_processes 2`` started only one process in our tests;
+``torchrun`` with ``Accelerator(cpu=True)`` gives two ranks.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import unicodedata
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from course_utils.data import LABELS, load_records
+
+# Flags naming rows the text itself cannot fix: nothing to learn from, absurdly long, or a copy.
+DROP_FLAGS = ("empty", "too_long", "exact_dup", "near_dup")
+MODEL_COLUMNS = ("input_ids", "attention_mask", "token_type_ids", "labels")
+
+
+# --- Data -------------------------------------------------------------------------------
+
+def clean_news(records: list[dict], drop_flags=DROP_FLAGS) -> list[dict]:
+    """Drop rows flagged with ``drop_flags``; NFKC-normalise the text of the rest.
+
+    NFKC maps full-width forms (``Ａ１``) to ASCII (``A1``).  Rows flagged ``mislabeled`` are
+    kept on purpose: finding them is the job of error analysis."""
+    kept = []
+    for record in records:
+        if set(record["flags"]) & set(drop_flags):
+            continue
+        kept.append({**record, "text": unicodedata.normalize("NFKC", record["text"]).strip()})
+    return kept
+
+
+def news_splits(lang: str | None = "en", val_size: float = 0.15, test_size: float = 0.2, seed: int = 0,
+                records: list[dict] | None = None):
+    """Cleaned ``news_cls`` rows as a ``DatasetDict`` (train / validation / test), stratified by label.
+
+    Only rows whose label we trust are split.  The flagged ``mislabeled`` rows then join the
+    training split, so validation and test measure the model against correct labels, and the
+    training split carries label noise for error analysis to find."""
+    import datasets
+
+    records = clean_news(records if records is not None else load_records("news_cls"))
+    if lang is not None:
+        records = [r for r in records if r["lang"] == lang]
+    rows = [{"id": r["id"], "text": r["text"], "label": LABELS.index(r["label"]), "lang": r["lang"],
+             "mislabeled": "mislabeled" in r["flags"]} for r in records]
+    features = datasets.Features({"id": datasets.Value("string"), "text": datasets.Value("string"),
+                                  "label": datasets.ClassLabel(names=LABELS), "lang": datasets.Value("string"),
+                                  "mislabeled": datasets.Value("bool")})
+    trusted = datasets.Dataset.from_list([r for r in rows if not r["mislabeled"]], features=features)
+    noisy = datasets.Dataset.from_list([r for r in rows if r["mislabeled"]], features=features)
+    first = trusted.train_test_split(test_size=test_size, stratify_by_column="label", seed=seed)
+    second = first["train"].train_test_split(test_size=val_size / (1 - test_size), stratify_by_column="label", seed=seed)
+    return datasets.DatasetDict({"train": datasets.concatenate_datasets([second["train"], noisy]),
+                                 "validation": second["test"], "test": first["test"]})
+
+
+def tokenize_splits(splits, tokenizer, max_length: int = 128):
+    """Tokenise every split in batches of 1,000 rows (one fast-tokenizer call each) and store lengths."""
+    def encode(batch):
+        encoded = tokenizer(batch["text"], truncation=True, max_length=max_length)
+        encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
+        return encoded
+
+    return splits.map(encode, batched=True).rename_column("label", "labels")
+
+
+def make_loader(dataset, tokenizer, batch_size: int, group_by_length: bool = True, shuffle: bool = True,
+                pad_to: int | None = None):
+    """A DataLoader that pads each batch only to its own longest row (``DataCollatorWithPadding``).
+
+    With ``group_by_length`` the order is random but rows of similar length share a batch
+    (``LengthGroupedSampler``), so there is little padding.  ``pad_to`` pads every batch to a fixed
+    length instead, for comparison."""
+    from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
+    from transformers import DataCollatorWithPadding
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    columns = [c for c in MODEL_COLUMNS if c in dataset.column_names]
+    # The sampler owns its generator, which course_utils.training.train seeds each epoch, so the
+    # order is the same in one process and on every data-parallel rank.
+    generator = torch.Generator().manual_seed(0)
+    if group_by_length:
+        sampler = LengthGroupedSampler(batch_size, lengths=dataset["length"], generator=generator)
+    else:
+        sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
+    collator = DataCollatorWithPadding(tokenizer, padding="max_length" if pad_to else "longest", max_length=pad_to)
+    return DataLoader(dataset.select_columns(columns), batch_size=batch_size, sampler=sampler, collate_fn=collator)
+
+
+def batch_padding_fraction(lengths, batches, pad_to: int | None = None) -> float:
+    """Share of padded positions when each batch (a list of row indices) is padded to its longest
+    row, or to ``pad_to`` for every batch."""
+    real = sum(lengths[i] for batch in batches for i in batch)
+    total = sum(len(batch) * (pad_to or max(lengths[i] for i in batch)) for batch in batches)
+    return 1 - real / total
+
+
+def sampler_batches(sampler, batch_size: int) -> list[list[int]]:
+    """The index batches one pass of ``sampler`` produces."""
+    order = list(iter(sampler))
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+# --- Evaluation -------------------------------------------------------------------------
+
+@torch.no_grad()
+def predict(model, dataset, tokenizer, batch_size: int = 64, device=None) -> torch.Tensor:
+    """Logits for every row of ``dataset``, in its order (batches sorted by length for speed)."""
+    from transformers import DataCollatorWithPadding
+
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    columns = [c for c in MODEL_COLUMNS if c in dataset.column_names and c != "labels"]
+    lengths = dataset["length"]
+    order = sorted(range(len(dataset)), key=lambda i: lengths[i])
+    collator = DataCollatorWithPadding(tokenizer)
+    features = dataset.select_columns(columns)
+    logits = torch.empty(len(dataset), model.config.num_labels)
+    for start in range(0, len(order), batch_size):
+        index = order[start:start + batch_size]
+        batch = collator([features[i] for i in index])
+        logits[index] = model(**{k: v.to(device) for k, v in batch.items()}).logits.float().cpu()
+    model.train(was_training)
+    return logits
+
+
+def evaluate(model, dataset, tokenizer, labels=LABELS, batch_size: int = 64) -> dict:
+    """Mean loss, accuracy and macro precision / recall / F1 of ``model`` on ``dataset``."""
+    from course_utils.metrics import classification_report
+
+    logits = predict(model, dataset, tokenizer, batch_size)
+    targets = torch.tensor(dataset["labels"])
+    report = classification_report(targets.numpy(), logits.argmax(-1).numpy(), list(labels))
+    report.pop("per_class")
+    return {"loss": float(F.cross_entropy(logits, targets)), **report}
+
+
+def per_example_losses(logits: torch.Tensor, labels) -> torch.Tensor:
+    """Cross-entropy of each row against its (possibly wrong) label: high = the model disagrees."""
+    return F.cross_entropy(logits, torch.as_tensor(labels), reduction="none")
+
+
+# --- Exercise checks (notebook 07) ------------------------------------------------------
+
+def check_fixed_padding_fraction(answer, lengths, pad_to: int) -> None:
+    """Exercise: the padding fraction when every row is padded to ``pad_to`` tokens."""
+    from course_utils.exercises import feedback
+    expected = 1 - sum(lengths) / (len(lengths) * pad_to)
+    ok = answer is not None and abs(float(answer) - expected) < 5e-4
+    feedback(ok, "padded positions = rows x pad_to; real positions = the sum of the lengths; "
+                 "the fraction is 1 - real / padded.")
+
+
+def check_mislabeled_precision_at_k(answer, losses, mislabeled, k: int) -> None:
+    """Exercise: precision@k of the ``mislabeled`` flag among the ``k`` highest-loss rows."""
+    from course_utils.exercises import feedback
+    from course_utils.metrics import precision_at_k
+    expected = precision_at_k(losses, mislabeled, k)
+    ok = answer is not None and abs(float(answer) - expected) < 5e-4
+    feedback(ok, "sort the rows by loss, highest first; take the first k; count how many are flagged "
+                 "mislabeled and divide by k.")
+
+
+# --- The script -------------------------------------------------------------------------
+
+def build_model(args):
+    """The encoder to fine-tune: the resolver's model, or a tiny config-built BERT for tests."""
+    from course_utils.models import resolve_encoder
+
+    if not args.tiny:
+        return resolve_encoder(args.model, labels=LABELS, verbose=args.verbose)
+    from transformers import AutoModelForSequenceClassification
+
+    from course_utils.course_tokenizer import load_course_tokenizer
+    from course_utils.models import ResolvedModel, small_encoder_config
+    tokenizer = load_course_tokenizer()
+    # No dropout, so that N ranks and one process see exactly the same computation.
+    config = small_encoder_config(len(tokenizer), LABELS, pad_token_id=tokenizer.pad_token_id,
+                                  hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    return ResolvedModel(AutoModelForSequenceClassification.from_config(config), tokenizer, "tiny BERT", "config", False)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="bert-base-chinese", help="hub id (offline: the resolver's fallback)")
+    parser.add_argument("--lang", default="en", choices=["en", "zh", "all"])
+    parser.add_argument("--tiny", action="store_true", help="a 2-layer BERT built from a config (for tests)")
+    parser.add_argument("--train-rows", type=int, default=None, help="use only the first N training rows")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--max-steps", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=16, help="per process, per micro-batch")
+    parser.add_argument("--grad-accum", type=int, default=1)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cpu", action="store_true", help="force CPU (gloo backend)")
+    parser.add_argument("--out", default=None, help="write the metrics here as JSON (main process only)")
+    parser.add_argument("--verbose", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> dict:
+    from accelerate import Accelerator
+
+    from course_utils.training import TrainConfig, train
+
+    args = parse_args(argv)
+    accelerator = Accelerator(cpu=args.cpu)
+    torch.manual_seed(args.seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
+    resolved = build_model(args)
+    splits = tokenize_splits(news_splits(None if args.lang == "all" else args.lang, seed=args.seed), resolved.tokenizer)
+    train_set = splits["train"]
+    if args.train_rows:
+        train_set = train_set.select(range(args.train_rows))
+    loader = make_loader(train_set, resolved.tokenizer, args.batch_size)
+    config = TrainConfig(learning_rate=args.lr, epochs=args.epochs, max_steps=args.max_steps, seed=args.seed,
+                         grad_accum_steps=args.grad_accum, progress=args.verbose and accelerator.is_main_process)
+    result = train(resolved.model, loader, config, accelerator=accelerator,
+                   eval_fn=lambda model: evaluate(model, splits["validation"], resolved.tokenizer))
+    metrics = {"world_size": accelerator.num_processes, "rank": accelerator.process_index,
+               "steps": result.steps, "losses": result.losses, "evals": result.evals,
+               "real_tokens": result.real_tokens, "padding_fraction": result.padding_fraction,
+               "summary": result.summary()}
+    if args.out and accelerator.is_main_process:
+        Path(args.out).write_text(json.dumps(metrics, indent=1))
+    if accelerator.is_main_process and args.verbose:
+        print(result.summary())
+        print(json.dumps(result.evals[-1] if result.evals else {}, indent=1))
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return metrics
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
