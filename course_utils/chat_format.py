@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from course_utils.data import LoadReport, RecordError, _raw_records
+from course_utils.data import LoadReport, RecordError, raw_records
 
 IGNORE_INDEX = -100
 GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
@@ -73,6 +73,8 @@ def build_completion_example(tokenizer, prompt: str, completion: str, max_length
     be a prefix of the full sequence (see :func:`prompt_is_token_prefix`).  The EOS token is
     appended and trained so the model learns to stop.
     """
+    if add_eos and tokenizer.eos_token_id is None:
+        raise ValueError("the tokenizer has no EOS token; without one the model cannot learn to stop")
     enc = tokenizer(prompt + completion, add_special_tokens=False, return_offsets_mapping=True)
     input_ids = list(enc["input_ids"])
     labels = [tok if end > len(prompt) else IGNORE_INDEX
@@ -114,6 +116,9 @@ class SFTCollator:
             longest = -(-longest // self.pad_to_multiple_of) * self.pad_to_multiple_of
         batch = {"input_ids": [], "attention_mask": [], "labels": []}
         for f in features:
+            if len(f["labels"]) != len(f["input_ids"]):
+                raise ValueError(f"labels ({len(f['labels'])}) and input_ids ({len(f['input_ids'])}) must align "
+                                 "one to one; the model shifts labels itself")
             n_pad = longest - len(f["input_ids"])
             attention = list(f.get("attention_mask", [1] * len(f["input_ids"])))
             parts = {"input_ids": (list(f["input_ids"]), self.pad_token_id),
@@ -125,18 +130,35 @@ class SFTCollator:
         return {key: torch.tensor(rows, dtype=torch.long) for key, rows in batch.items()}
 
 
+def _token_texts(tokenizer, input_ids) -> list[str]:
+    """The text each token contributes.  A byte-level BPE may split one Chinese character into
+    several byte pieces; decoding them one by one would print "�", so cut the decoded text by
+    the offsets of a re-encoding instead (the first piece shows the character, the rest nothing)."""
+    ids = [int(t) for t in input_ids]
+    text = tokenizer.decode(ids)
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    if enc["input_ids"] != ids:                      # e.g. truncated in the middle of a character
+        return [tokenizer.decode([t]) for t in ids]
+    pieces, cursor = [], 0
+    for _, end in enc["offset_mapping"]:
+        pieces.append(text[cursor:max(cursor, end)])
+        cursor = max(cursor, end)
+    pieces[-1] += text[cursor:]
+    return pieces
+
+
 def mask_html(tokenizer, input_ids, labels) -> str:
-    """The decoded tokens as HTML spans: green where trained, grey where labels are -100."""
+    """The rendered text, token by token: green where trained, grey where labels are -100."""
     spans = []
-    for tok, lab in zip(input_ids, labels):
-        piece = html.escape(tokenizer.decode([int(tok)])).replace("\n", "↵<br>")
-        trained = int(lab) != IGNORE_INDEX
-        style = ("background:#b7e4c7;color:#081c15" if trained else "background:#e9ecef;color:#6c757d")
-        spans.append(f'<span style="{style};padding:1px 2px;margin:1px;border-radius:3px;'
-                     f'font-family:monospace">{piece}</span>')
+    for piece, lab in zip(_token_texts(tokenizer, input_ids), labels):
+        if not piece:
+            continue
+        shown = html.escape(piece).replace("\n", "↵<br>")
+        style = "background:#b7e4c7;color:#081c15" if int(lab) != IGNORE_INDEX else "background:#e9ecef;color:#6c757d"
+        spans.append(f'<span style="{style};border-right:1px solid #fff;font-family:monospace">{shown}</span>')
     legend = ('<div style="margin-bottom:4px"><span style="background:#b7e4c7;padding:1px 4px">trained (label = '
               'token id)</span> <span style="background:#e9ecef;padding:1px 4px">ignored (label = -100)</span></div>')
-    return legend + '<div style="line-height:1.9">' + "".join(spans) + "</div>"
+    return legend + '<div style="line-height:1.8">' + "".join(spans) + "</div>"
 
 
 # --- Formats: alpaca, sharegpt, OpenAI messages ------------------------------------------------
@@ -197,7 +219,7 @@ def detect_format(record) -> str:
     if "instruction" in record or "output" in record:
         return "alpaca"
     raise ChatFormatError("unknown_format", "<record>",
-                          f"no 'messages', 'conversations' or 'instruction'/'output' key; got keys {sorted(record)}")
+                          f"no 'messages', 'conversations' or 'instruction'/'output' key; got keys {sorted(record, key=str)}")
 
 
 def _check_text(value, field: str, allow_empty: bool = False) -> None:
@@ -237,7 +259,7 @@ def _turns_to_messages(turns, fmt: str) -> list[dict]:
         if not isinstance(turn, dict):
             raise ChatFormatError("wrong_type", where, f"expected an object with '{role_key}' and '{text_key}', "
                                   f"got {_type_name(turn)}")
-        for key in sorted(turn):
+        for key in sorted(turn, key=str):
             if key not in (role_key, text_key):
                 raise ChatFormatError("unknown_key", f"{where}.{key}", f"turns have only '{role_key}' and '{text_key}'")
         for key in (role_key, text_key):
@@ -291,7 +313,7 @@ def parse_record(record, fmt: str | None = None, extra_keys=()) -> tuple[list[di
         raise ChatFormatError("wrong_type", "<record>", f"expected a JSON object, got {_type_name(record)}")
     fmt = fmt or detect_format(record)
     required, optional = FORMAT_KEYS[fmt]
-    for key in sorted(record):
+    for key in sorted(record, key=str):
         if key not in required | optional and key not in extra_keys:
             raise ChatFormatError("unknown_key", key, f"not a field of the {fmt} format; expected {sorted(required | optional)}"
                                   + (f" plus metadata {sorted(extra_keys)}" if extra_keys else ""))
@@ -353,7 +375,7 @@ def read_chat_jsonl(path, fmt: str | None = None, extra_keys=()) -> tuple[list[d
     reported with file, line, field and reason, valid ones kept."""
     path = Path(path)
     report, kept = LoadReport(path.name), []
-    for line, record in _raw_records(path):
+    for line, record in raw_records(path):
         if isinstance(record, RecordError):
             report.dropped.append(record)
             continue

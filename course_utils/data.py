@@ -131,7 +131,7 @@ class LoadReport:
         return line + reasons + more
 
 
-def _raw_records(path: Path):
+def raw_records(path: Path):
     """Yield (line number, parsed record or RecordError) from a JSONL or CSV file."""
     if path.suffix == ".csv":
         with open(path, encoding="utf-8", newline="") as f:
@@ -158,7 +158,7 @@ def read_records(path, schema: dict, strict: bool = True, rules=()) -> tuple[lis
     """Read and validate a JSONL or CSV file.  Bad records raise (strict) or are reported as dropped."""
     path = Path(path)
     report, records = LoadReport(path.name), []
-    for number, record in _raw_records(path):
+    for number, record in raw_records(path):
         try:
             if isinstance(record, RecordError):
                 raise record

@@ -118,16 +118,21 @@ def shingle_hashes(texts: list[str], k: int = 5) -> tuple[np.ndarray, np.ndarray
     np.cumsum(counts, out=offsets[1:])
     char_starts = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(lengths, out=char_starts[1:])
-    codes = np.frombuffer("".join(forms).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    codes = np.frombuffer("".join(forms).encode("utf-32-le") + bytes(4 * k), dtype=np.uint32).astype(np.uint64)
     # One slot per shingle: which text it belongs to and where its first character is.
     doc_of = np.repeat(np.arange(len(texts)), counts)
     first_char = char_starts[doc_of] + (np.arange(offsets[-1]) - offsets[doc_of])
-    # Horner's rule over the k characters of every window at once (a text shorter than k: all of it).
+    # Horner's rule over the k characters of every window at once.
     hashes = np.zeros(offsets[-1], dtype=np.uint64)
     with np.errstate(over="ignore"):
         for j in range(k):
-            active = j < lengths[doc_of]
-            hashes[active] = hashes[active] * np.uint64(_POLY) + codes[first_char[active] + j]
+            hashes = hashes * np.uint64(_POLY) + codes[first_char + j]
+    # A text shorter than k has one shingle, itself (the loop above read past its end).
+    for d in np.flatnonzero((lengths > 0) & (lengths < k)):
+        h = 0
+        for ch in forms[d]:
+            h = (h * _POLY + ord(ch)) & MASK64
+        hashes[offsets[d]] = h
     with np.errstate(over="ignore"):
         mixed = _fmix64(hashes)
     return (mixed >> np.uint64(32)).astype(np.uint32), offsets
@@ -170,7 +175,8 @@ def minhash_signatures(texts: list[str], num_perm: int = 128, k: int = 5, seed: 
     a, b = permutation_params(num_perm, seed)
     signatures = np.full((len(texts), num_perm), EMPTY, dtype=np.uint32)
     counts = np.diff(offsets)
-    buffer = np.empty((chunk, num_perm), dtype=np.uint64)
+    # Layout (num_perm, shingles): each text's shingles are contiguous in a row, where reduceat is fast.
+    buffer = np.empty((num_perm, chunk), dtype=np.uint64)
     doc = 0
     while doc < len(texts):
         stop = int(np.searchsorted(offsets, offsets[doc] + chunk, side="right")) - 1
@@ -178,13 +184,13 @@ def minhash_signatures(texts: list[str], num_perm: int = 128, k: int = 5, seed: 
         lo, hi = offsets[doc], offsets[stop]
         if hi > lo:
             block = hashes[lo:hi].astype(np.uint64)
-            values = buffer[:hi - lo] if hi - lo <= chunk else np.empty((hi - lo, num_perm), dtype=np.uint64)
+            values = buffer[:, :hi - lo] if hi - lo <= chunk else np.empty((num_perm, hi - lo), dtype=np.uint64)
             with np.errstate(over="ignore"):
-                np.multiply(block[:, None], a[None, :], out=values)  # wraps mod 2^64, as intended
-                values += b
+                np.multiply(a[:, None], block[None, :], out=values)  # wraps mod 2^64, as intended
+                values += b[:, None]
             values >>= np.uint64(32)
             nonempty = np.flatnonzero(counts[doc:stop] > 0) + doc
-            signatures[nonempty] = np.minimum.reduceat(values, offsets[nonempty] - lo, axis=0)
+            signatures[nonempty] = np.minimum.reduceat(values, offsets[nonempty] - lo, axis=1).T
         doc = stop
     return signatures
 
@@ -377,6 +383,22 @@ def all_pairs_similar(texts: list[str], threshold: float, k: int = 5) -> list[tu
             if s >= threshold:
                 out.append((i, j, s))
     return out
+
+
+def all_pairs_estimated(signatures: np.ndarray, threshold: float, block: int = 128) -> np.ndarray:
+    """Every pair (i < j) whose signatures agree on at least ``threshold`` of positions, found by
+    comparing ALL pairs (block by block, numpy): the quadratic reference that LSH approximates."""
+    n, num_perm = signatures.shape
+    found = []
+    for lo in range(0, n, block):
+        hi = min(n, lo + block)
+        agree = np.zeros((hi - lo, n), dtype=np.uint16)
+        for p in range(num_perm):
+            agree += signatures[lo:hi, p][:, None] == signatures[:, p][None, :]
+        rows, cols = np.nonzero(agree >= threshold * num_perm)
+        keep = (rows + lo) < cols
+        found.append(np.stack([rows[keep] + lo, cols[keep]], axis=1))
+    return np.concatenate(found) if found else np.zeros((0, 2), dtype=np.int64)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -174,7 +174,7 @@ def tokens_crossing_entities(offsets, char_tags) -> int:
 def train_char_tokenizer(texts=None, vocab_size: int = 3000):
     """A WordPiece tokenizer that splits Chinese into single characters, as ``bert-base-chinese``
     does (its normalizer puts spaces around every CJK character), trained on the course text."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
     from course_utils.course_tokenizer import corpus_texts
@@ -188,7 +188,6 @@ def train_char_tokenizer(texts=None, vocab_size: int = 3000):
     cls_id, sep_id = raw.token_to_id("[CLS]"), raw.token_to_id("[SEP]")
     raw.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)])
-    from tokenizers import decoders
     raw.decoder = decoders.WordPiece()
     return PreTrainedTokenizerFast(tokenizer_object=raw, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
                                    sep_token="[SEP]", mask_token="[MASK]")

@@ -57,11 +57,10 @@ def kmeans(X: np.ndarray, k: int, seed: int = 0, iterations: int = 20) -> tuple[
     centroids = kmeans_plus_plus(X, k, rng)
     for _ in range(iterations):
         assign = np.argmax(X @ centroids.T, axis=1)
-        for c in range(k):
-            members = X[assign == c]
-            if len(members):
-                mean = members.mean(axis=0)
-                centroids[c] = mean / max(np.linalg.norm(mean), 1e-12)
+        sums = np.zeros_like(centroids)
+        np.add.at(sums, assign, X)  # sum of each cluster's members
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        centroids = np.where(norms > 0, sums / np.maximum(norms, 1e-12), centroids)  # empty cluster: keep
     return centroids, np.argmax(X @ centroids.T, axis=1)
 
 

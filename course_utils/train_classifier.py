@@ -47,7 +47,7 @@ def clean_news(records: list[dict], drop_flags=DROP_FLAGS) -> list[dict]:
 
 
 def news_splits(lang: str | None = "en", val_size: float = 0.15, test_size: float = 0.2, seed: int = 0,
-                records: list[dict] | None = None):
+                records: list[dict] | None = None, drop_flags=DROP_FLAGS):
     """Cleaned ``news_cls`` rows as a ``DatasetDict`` (train / validation / test), stratified by label.
 
     Only rows whose label we trust are split.  The flagged ``mislabeled`` rows then join the
@@ -55,7 +55,7 @@ def news_splits(lang: str | None = "en", val_size: float = 0.15, test_size: floa
     training split carries label noise for error analysis to find."""
     import datasets
 
-    records = clean_news(records if records is not None else load_records("news_cls"))
+    records = clean_news(records if records is not None else load_records("news_cls"), drop_flags)
     if lang is not None:
         records = [r for r in records if r["lang"] == lang]
     rows = [{"id": r["id"], "text": r["text"], "label": LABELS.index(r["label"]), "lang": r["lang"],
@@ -244,6 +244,7 @@ def main(argv=None) -> dict:
         print(result.summary())
         print(json.dumps(result.evals[-1] if result.evals else {}, indent=1))
     accelerator.wait_for_everyone()
+    print(f"rank {accelerator.process_index} of {accelerator.num_processes} finished", flush=True)
     accelerator.end_training()
     return metrics
 

@@ -74,9 +74,14 @@ def run(tmp_path, stop_after=None, resume=False, save_every=None):
     return result, model
 
 
+@pytest.fixture(scope="module")
+def unbroken_run(tmp_path_factory):
+    return run(tmp_path_factory.mktemp("unbroken"))
+
+
 @pytest.mark.parametrize("stop_after", [3, 5, 12])  # mid-epoch, at an epoch boundary (5 steps/epoch), later
-def test_interrupted_and_resumed_run_equals_unbroken_run(tmp_path, stop_after):
-    unbroken, unbroken_model = run(tmp_path / "a")
+def test_interrupted_and_resumed_run_equals_unbroken_run(tmp_path, unbroken_run, stop_after):
+    unbroken, unbroken_model = unbroken_run
     first, _ = run(tmp_path / "b", stop_after=stop_after)
     assert first.stopped_early and first.steps == stop_after
     resumed, resumed_model = run(tmp_path / "b", resume=True)
