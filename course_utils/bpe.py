@@ -19,6 +19,9 @@ characters.  Each of the 256 bytes is shown as one printable character (a space 
 so the alphabet is all 256 bytes and *any* string, emoji included, encodes with no unknown
 token.
 
+**WordPiece** vocabularies (BERT) are learned the same way in ``tokenizers``: BPE with
+``continuing_subword_prefix="##"``, so a piece that continues a word is spelled ``##piece``.
+
 The trainer updates pair counts **incrementally**: after a merge it only revisits the words
 that contained the merged pair, instead of recounting the whole corpus.  :func:`train_bpe_naive`
 recounts everything after every merge; it is the reference the tests compare against.
@@ -91,9 +94,10 @@ def _check_corpus(corpus) -> list[str]:
     return texts
 
 
-def word_counts(corpus, byte_level: bool = False) -> Counter:
+def word_counts(corpus, byte_level: bool = False, pre_tokenizer: Callable[[str], list[str]] | None = None) -> Counter:
     """How often each pre-tokenized word occurs in the corpus: the only statistics BPE needs."""
-    return Counter(word for text in _check_corpus(corpus) for word in pre_tokenize(text, byte_level))
+    split = pre_tokenizer or (lambda text: pre_tokenize(text, byte_level))
+    return Counter(word for text in _check_corpus(corpus) for word in split(text))
 
 
 # --- The tokenizer: an alphabet plus an ordered list of merges ------------------------------
@@ -199,9 +203,7 @@ def count_pairs(words: dict[tuple, int]) -> Counter:
 
 def _setup(corpus, vocab_size, num_merges, byte_level, special_tokens, unk_token, prefix, pre_tokenizer):
     """Count words, build the alphabet, and check the requested size."""
-    texts = _check_corpus(corpus)
-    split = pre_tokenizer or (lambda text: pre_tokenize(text, byte_level))
-    words = Counter(word for text in texts for word in split(text))
+    words = word_counts(corpus, byte_level, pre_tokenizer)
     specials = list(dict.fromkeys(special_tokens))
     if unk_token is not None and not byte_level and unk_token not in specials:
         specials.insert(0, unk_token)

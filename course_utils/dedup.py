@@ -325,11 +325,16 @@ def containment(a: set, b: set) -> float:
 
 
 def near_duplicate_pairs(texts: list[str], threshold: float = 0.7, num_perm: int = 128, k: int = 5,
-                         min_containment: float | None = None, seed: int = 0) -> np.ndarray:
-    """Pairs (i < j) of near-duplicate texts: LSH candidates tuned for Jaccard ``threshold``, then
-    verified, either by the MinHash estimate (estimated Jaccard >= ``threshold``) or, when
-    ``min_containment`` is given, by the exact containment of their shingle sets."""
-    bands, rows = optimal_bands(threshold, num_perm)
+                         min_containment: float | None = None, seed: int = 0,
+                         candidate_threshold: float | None = None) -> np.ndarray:
+    """Pairs (i < j) of near-duplicate texts.
+
+    LSH proposes candidates with banding tuned for ``candidate_threshold`` (default: ``threshold``).
+    A pair right at the tuned value becomes a candidate only about half the time, so tune below the
+    threshold you verify at when recall matters.  Candidates are then verified, either by the
+    MinHash estimate (estimated Jaccard >= ``threshold``) or, when ``min_containment`` is given,
+    by the exact containment of their shingle sets."""
+    bands, rows = optimal_bands(threshold if candidate_threshold is None else candidate_threshold, num_perm)
     signatures = minhash_signatures(texts, num_perm=num_perm, k=k, seed=seed)
     candidates = lsh_candidate_pairs(signatures, bands, rows)
     if min_containment is None:

@@ -34,7 +34,6 @@ class ClassifierConfig:
     epochs: int = 10
     batch_size: int = 32
     lr: float = 0.05
-    weight_decay: float = 0.0
 
 
 @lru_cache(maxsize=200_000)
@@ -57,10 +56,10 @@ def encode(texts, config: ClassifierConfig = ClassifierConfig()) -> tuple[torch.
 class NgramClassifier(nn.Module):
     """Mean of hashed n-gram vectors (one score per class each) plus a bias."""
 
-    def __init__(self, num_classes: int, config: ClassifierConfig = ClassifierConfig()):
+    def __init__(self, num_classes: int, config: ClassifierConfig = ClassifierConfig(), sparse: bool = False):
         super().__init__()
         self.config = config
-        self.bag = nn.EmbeddingBag(config.n_buckets, num_classes, mode="mean")
+        self.bag = nn.EmbeddingBag(config.n_buckets, num_classes, mode="mean", sparse=sparse)
         nn.init.zeros_(self.bag.weight)  # a convex model: start from zero, no init randomness
         self.bias = nn.Parameter(torch.zeros(num_classes))
 
@@ -86,28 +85,36 @@ def one_thread():
 
 def train_classifier(texts, labels, num_classes: int, config: ClassifierConfig = ClassifierConfig(),
                      seed: int = 0, class_weights=None) -> NgramClassifier:
-    """Adam on cross-entropy, mini-batches in a seeded order.  ``class_weights`` (one per class)
+    """Adam (sparse for the n-gram table) on cross-entropy, mini-batches in a seeded order.  ``class_weights`` (one per class)
     scale each example's loss by its class's weight, as ``F.cross_entropy(weight=...)`` does."""
     with one_thread():
         return _train(texts, labels, num_classes, config, seed, class_weights)
 
 
 def _train(texts, labels, num_classes, config, seed, class_weights) -> NgramClassifier:
-    model = NgramClassifier(num_classes, config)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    model = NgramClassifier(num_classes, config, sparse=True)
+    # Sparse gradients: a batch touches a few thousand of the n-gram rows, so only those rows are
+    # updated (as fastText does); the dense bias gets ordinary Adam.  On the first step this is
+    # exactly Adam; later, untouched rows keep their moment estimates instead of decaying them.
+    optimizers = [torch.optim.SparseAdam([model.bag.weight], lr=config.lr),
+                  torch.optim.Adam([model.bias], lr=config.lr)]
     y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
     weight = None if class_weights is None else torch.as_tensor(np.asarray(class_weights), dtype=torch.float32)
-    encoded = [ngram_ids(t, config.min_n, config.max_n, config.n_buckets) for t in texts]
+    all_ids, offsets = encode(texts, config)
+    lengths = torch.diff(torch.cat([offsets, torch.tensor([len(all_ids)])]))
     generator = torch.Generator().manual_seed(seed)
     for _ in range(config.epochs):
-        for batch in torch.randperm(len(encoded), generator=generator).split(config.batch_size):
-            ids = [encoded[i] for i in batch.tolist()]
-            offsets = torch.tensor([0] + [len(x) for x in ids[:-1]], dtype=torch.long).cumsum(0)
-            flat = torch.tensor([i for x in ids for i in x], dtype=torch.long)
-            loss = F.cross_entropy(model(flat, offsets), y[batch], weight=weight)
-            optimizer.zero_grad()
+        for batch in torch.randperm(len(texts), generator=generator).split(config.batch_size):
+            # Gather the batch's n-gram ids from the flat array without a Python loop.
+            lens = lengths[batch]
+            starts = torch.cumsum(lens, 0) - lens
+            gather = torch.repeat_interleave(offsets[batch] - starts, lens) + torch.arange(int(lens.sum()))
+            loss = F.cross_entropy(model(all_ids[gather], starts), y[batch], weight=weight)
+            for optimizer in optimizers:
+                optimizer.zero_grad()
             loss.backward()
-            optimizer.step()
+            for optimizer in optimizers:
+                optimizer.step()
     return model.eval()
 
 

@@ -97,7 +97,7 @@ def make_loader(dataset, tokenizer, batch_size: int, group_by_length: bool = Tru
     # order is the same in one process and on every data-parallel rank.
     generator = torch.Generator().manual_seed(0)
     if group_by_length:
-        sampler = LengthGroupedSampler(batch_size, lengths=dataset["length"], generator=generator)
+        sampler = LengthGroupedSampler(batch_size, lengths=list(dataset["length"]), generator=generator)
     else:
         sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
     collator = DataCollatorWithPadding(tokenizer, padding="max_length" if pad_to else "longest", max_length=pad_to)
@@ -129,7 +129,7 @@ def predict(model, dataset, tokenizer, batch_size: int = 64, device=None) -> tor
     was_training = model.training
     model.eval()
     columns = [c for c in MODEL_COLUMNS if c in dataset.column_names and c != "labels"]
-    lengths = dataset["length"]
+    lengths = list(dataset["length"])
     order = sorted(range(len(dataset)), key=lambda i: lengths[i])
     collator = DataCollatorWithPadding(tokenizer)
     features = dataset.select_columns(columns)
@@ -147,7 +147,7 @@ def evaluate(model, dataset, tokenizer, labels=LABELS, batch_size: int = 64) -> 
     from course_utils.metrics import classification_report
 
     logits = predict(model, dataset, tokenizer, batch_size)
-    targets = torch.tensor(dataset["labels"])
+    targets = torch.tensor(list(dataset["labels"]))
     report = classification_report(targets.numpy(), logits.argmax(-1).numpy(), list(labels))
     report.pop("per_class")
     return {"loss": float(F.cross_entropy(logits, targets)), **report}

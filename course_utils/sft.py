@@ -1,0 +1,215 @@
+"""Instruction SFT of a causal LM, end to end: split, examples, pre-training text, generation, scoring.
+
+The recipe the notebook follows:
+
+1. split the verifiable tasks so that every test prompt is unseen in training
+   (:func:`split_by_template`, :func:`fresh_training_records`);
+2. render each record with the tokenizer's chat template and train only the assistant's tokens
+   and its end-of-turn token (``chat_format.build_sft_example``; :func:`sft_example` also
+   handles templates without ``{% generation %}`` markers and the all-tokens ablation);
+3. pack the examples into fixed-length rows (``course_utils.packing``) and train with the
+   course loop (``course_utils.training``);
+4. score greedy generations by exact match and by the share that end with the end-of-turn token
+   (:func:`generate_answers`, :func:`score`).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+
+from course_utils import tasks
+from course_utils.chat_format import IGNORE_INDEX, build_completion_example, build_sft_example
+from course_utils.exercises import feedback
+
+END_OF_TURN = "<|im_end|>"
+
+# A public Chinese instruction set for the online path.  shibing624/alpaca-zh: about 49k
+# instruction/input/output rows, Chinese answers written by GPT-4 for the Alpaca prompts
+# (Peng et al. 2023, "Instruction Tuning with GPT-4"); licence CC BY-NC 4.0 (non-commercial).
+PUBLIC_ZH_INSTRUCTIONS = "shibing624/alpaca-zh"
+PUBLIC_ZH_LICENCE = "CC BY-NC 4.0 (research and non-commercial use only)"
+
+
+# --- 1. Data: which prompts the model may see --------------------------------------------
+
+def template_index(record: dict) -> int:
+    """The phrasing number k of a record whose ``template_id`` is ``task-lang-k``."""
+    return int(record["template_id"].rsplit("-", 1)[1])
+
+
+def instance_key(record: dict) -> tuple:
+    """What makes two records the same question: task, language, phrasing and parameters."""
+    params = record["params"] if isinstance(record["params"], str) else json.dumps(record["params"], sort_keys=True)
+    return record["task"], record["lang"], record["template_id"], params
+
+
+def split_by_template(records, held_out: int = 2) -> tuple[list[dict], list[dict]]:
+    """Records whose phrasing is NOT template ``held_out``, and those that are.
+
+    Every task and language has three phrasings (0, 1, 2), so the held-out phrasing of each
+    task is a prompt the model never sees in training."""
+    train = [r for r in records if template_index(r) != held_out]
+    test = [r for r in records if template_index(r) == held_out]
+    return train, test
+
+
+def fresh_training_records(n: int, seed: int, templates=(0, 1), exclude=(), task_names=None) -> list[dict]:
+    """``n`` new task records drawn with ``tasks.sample_task`` from the given phrasings.
+
+    Records whose :func:`instance_key` is in ``exclude`` (the test set) are skipped, so no test
+    prompt appears in training even by chance."""
+    rng = random.Random(seed)
+    excluded = {instance_key(r) for r in exclude}
+    names = list(task_names or tasks.TASKS)
+    out = []
+    while len(out) < n:
+        record = tasks.sample_task(rng, task=rng.choice(names), templates=tuple(templates))
+        if instance_key(record) not in excluded:
+            out.append(record)
+    return out
+
+
+def user_message(record: dict) -> str:
+    """The user turn of an alpaca record: the instruction, then the input on a new line if any."""
+    return record["instruction"] + ("\n" + record["input"] if record["input"] else "")
+
+
+def to_messages(record: dict, with_answer: bool = True, system: str | None = None) -> list[dict]:
+    """An alpaca record as chat messages (user, then assistant when ``with_answer``)."""
+    messages = [{"role": "system", "content": system}] if system else []
+    messages.append({"role": "user", "content": user_message(record)})
+    if with_answer:
+        messages.append({"role": "assistant", "content": record["output"]})
+    return messages
+
+
+def pretraining_texts() -> list[str]:
+    """Plain text for a short language-model pre-training: the clean news headlines and the NER
+    sentences.  The instruction data is left out on purpose, so that pre-training never shows
+    the model a test prompt."""
+    from course_utils.data import load_records
+    texts = [r["text"] for r in load_records("news_cls") if not r["flags"] and r["text"].strip()]
+    texts += [("" if r["lang"] == "zh" else " ").join(r["tokens"]) for r in load_records("ner_bio")]
+    return texts
+
+
+def pretraining_examples(tokenizer, texts) -> list[dict]:
+    """Each text plus an end-of-text token, with every token trained (labels = input_ids)."""
+    out = []
+    for text in texts:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        out.append({"input_ids": ids, "labels": list(ids)})
+    return out
+
+
+# --- 2. Examples: tokens and labels -------------------------------------------------------
+
+def sft_example(tokenizer, messages, loss_on: str = "assistant", max_length: int | None = None) -> dict:
+    """``input_ids`` / ``labels`` for one conversation.
+
+    ``loss_on="assistant"`` trains the assistant tokens and their end-of-turn token only.  With
+    a template that has ``{% generation %}`` markers this is ``chat_format.build_sft_example``.
+    A template without them (most hub models, e.g. Qwen2.5) is handled for a conversation that
+    ends with the assistant: render the prompt with ``add_generation_prompt=True``, render the
+    whole conversation, and label the characters after the prompt up to the end-of-turn token.
+    ``loss_on="all"`` trains every token, prompt included (the ablation).
+    """
+    if loss_on not in ("assistant", "all"):
+        raise ValueError(f"loss_on must be 'assistant' or 'all', not {loss_on!r}")
+    if tokenizer.chat_template and "generation" in tokenizer.chat_template:
+        example = build_sft_example(tokenizer, messages, max_length=max_length)
+    else:
+        if messages[-1]["role"] != "assistant":
+            raise ValueError("the last message must be the assistant's answer")
+        prompt = tokenizer.apply_chat_template(messages[:-1], tokenize=False, add_generation_prompt=True)
+        full = tokenizer.apply_chat_template(messages, tokenize=False)
+        if not full.startswith(prompt):
+            raise ValueError("the chat template renders the prompt differently inside the full conversation")
+        end = full.index(END_OF_TURN, len(prompt)) + len(END_OF_TURN)  # answer + its end-of-turn token
+        example = build_completion_example(tokenizer, prompt, full[len(prompt):end], max_length=max_length,
+                                           add_eos=False)
+    if loss_on == "all":
+        example["labels"] = list(example["input_ids"])
+    return example
+
+
+def trained_token_share(examples) -> float:
+    """Share of all positions that carry a target: how much of each sequence the loss sees."""
+    trained = sum(sum(int(x) != IGNORE_INDEX for x in e["labels"]) for e in examples)
+    return trained / sum(len(e["input_ids"]) for e in examples)
+
+
+# --- 3. Generation and scoring ------------------------------------------------------------
+
+def generate_answers(model, tokenizer, records, batch_size: int = 64, max_new_tokens: int = 16,
+                     system: str | None = None) -> list[dict]:
+    """Greedy answers to each record's prompt, in batches with left padding.
+
+    Returns, per record, the decoded ``prediction`` (up to the end-of-turn token) and ``ended``:
+    whether the model closed its turn with the end-of-turn token within ``max_new_tokens``."""
+    import torch
+    eot = tokenizer.convert_tokens_to_ids(END_OF_TURN)
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"  # a decoder continues from the right end of every row
+    device = next(model.parameters()).device
+    model.eval()
+    out = []
+    try:
+        for start in range(0, len(records), batch_size):
+            chunk = records[start:start + batch_size]
+            prompts = [tokenizer.apply_chat_template(to_messages(r, with_answer=False, system=system),
+                                                     tokenize=False, add_generation_prompt=True) for r in chunk]
+            enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+            with torch.no_grad():
+                generated = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
+                                           eos_token_id=eot, pad_token_id=tokenizer.pad_token_id)
+            for row in generated[:, enc["input_ids"].size(1):].tolist():
+                ended = eot in row
+                answer_ids = row[:row.index(eot)] if ended else row
+                out.append({"prediction": tokenizer.decode(answer_ids, skip_special_tokens=True), "ended": ended})
+    finally:
+        tokenizer.padding_side = side
+    return out
+
+
+def score(records, generations) -> dict:
+    """Exact match (the answer, trimmed, equals the computed one AND the turn was closed),
+    format-following rate (the turn ended with the end-of-turn token), and exact match per task."""
+    hits, total = Counter(), Counter()
+    for record, gen in zip(records, generations, strict=True):
+        total[record["task"]] += 1
+        hits[record["task"]] += gen["ended"] and tasks.is_correct(record, gen["prediction"])
+    n = len(records)
+    return {"exact_match": sum(hits.values()) / n,
+            "format_rate": sum(g["ended"] for g in generations) / n,
+            "per_task": {task: hits[task] / total[task] for task in sorted(total)}}
+
+
+# --- Online: a public Chinese instruction set ----------------------------------------------
+
+def load_public_zh_instructions(online: bool, n: int = 1000):
+    """The first ``n`` rows of alpaca-zh as alpaca records when the hub answers, else None."""
+    if not online:
+        return None
+    from datasets import load_dataset
+    rows = load_dataset(PUBLIC_ZH_INSTRUCTIONS, split=f"train[:{n}]")
+    return [{"instruction": r["instruction"], "input": r["input"], "output": r["output"]} for r in rows]
+
+
+# --- Exercises ---------------------------------------------------------------------------
+
+def check_held_out_count(answer) -> None:
+    """Exercise: how many shipped ``sft_alpaca`` records use phrasing 1 of their task?"""
+    from course_utils.data import load_records
+    expected = sum(template_index(r) == 1 for r in load_records("sft_alpaca"))
+    feedback(answer == expected, "count the records whose template_id ends in '-1' (use template_index).")
+
+
+def check_trained_tokens(tokenizer, answer) -> None:
+    """Exercise: how many tokens are trained (labels != -100) in the assistant-only example of
+    the conversation user "Add 2 and 3." / assistant "5"?"""
+    messages = [{"role": "user", "content": "Add 2 and 3."}, {"role": "assistant", "content": "5"}]
+    expected = sum(x != IGNORE_INDEX for x in sft_example(tokenizer, messages)["labels"])
+    feedback(answer == expected, "the answer '5' is one token, and the end-of-turn token is trained too.")
