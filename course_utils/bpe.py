@@ -21,6 +21,8 @@ token.
 
 **WordPiece** vocabularies (BERT) are learned the same way in ``tokenizers``: BPE with
 ``continuing_subword_prefix="##"``, so a piece that continues a word is spelled ``##piece``.
+(The original WordPiece of Schuster and Nakajima, 2012, picks the unit that most raises the
+likelihood of the training data under a language model, not the most frequent pair.)
 
 The trainer updates pair counts **incrementally**: after a merge it only revisits the words
 that contained the merged pair, instead of recounting the whole corpus.  :func:`train_bpe_naive`

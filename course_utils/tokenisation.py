@@ -11,7 +11,7 @@ What this module computes for the tokenisation notebook (the hand-built BPE live
 * **Words.**  English: whitespace against nltk's rule-based tokenizers (no data files needed).
   Chinese has no spaces, so words come from a segmenter: jieba, with its modes, its HMM for
   unseen words, and a user dictionary for domain terms.
-* **Fertility** (每词元数): how many tokens a scheme spends per character and per word, and the
+* **Fertility** (每词词元数): how many tokens a scheme spends per character and per word, and the
   unknown-token rate of an English vocabulary on Chinese text.
 """
 
