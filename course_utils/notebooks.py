@@ -66,7 +66,7 @@ def execute(path: Path) -> float:
 
 def main(argv: list[str]) -> int:
     os.environ.update(TEST_ENV)
-    paths = [Path(p).resolve() for p in argv] or sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    paths = [Path(p).resolve() for p in argv] or sorted(NOTEBOOKS.glob("[0-9][0-9]*_*.ipynb"))
     total = 0.0
     for path in paths:
         seconds = execute(path)

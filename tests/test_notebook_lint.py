@@ -8,7 +8,7 @@ import pytest
 
 from course_utils.notebooks import NOTEBOOKS, SETUP_CELL, colab_badge
 
-PATHS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+PATHS = sorted(NOTEBOOKS.glob("[0-9][0-9]*_*.ipynb"))
 MARKER = re.compile(r"#\s*NBVAL_\w+")
 EXACT_MARKERS = {"# NBVAL_IGNORE_OUTPUT", "# NBVAL_SKIP", "# NBVAL_CHECK_OUTPUT", "# NBVAL_RAISES_EXCEPTION"}
 MACHINE_PATH = re.compile(r"(/work/|/root/|/home/[a-z]|/tmp/ipykernel_|site-packages|\\Users\\)")
