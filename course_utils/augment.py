@@ -132,7 +132,7 @@ def eda(text: str, lang: str, rng: random.Random, alpha: float = 0.1, num_aug: i
     """``num_aug`` augmented versions of ``text``, cycling through ``operations``; each changes
     max(1, alpha * number of words) words.  Versions equal to the original are left out."""
     words = tokenize(text, lang)
-    n = max(1, int(alpha * len(words)))
+    n = changes_per_operation(len(words), alpha)
     out = []
     for k in range(num_aug):
         op = operations[k % len(operations)]
@@ -159,3 +159,15 @@ def augment_dataset(texts, labels, langs, seed: int = 0, **eda_kwargs) -> tuple[
             out_texts.append(augmented)
             out_labels.append(label)
     return out_texts, out_labels
+
+
+def changes_per_operation(num_words: int, alpha: float) -> int:
+    """How many words one EDA operation changes: max(1, int(alpha * num_words))."""
+    return max(1, int(alpha * num_words))
+
+
+def check_eda_changes(num_words: int, alpha: float, answer) -> None:
+    """Exercise 6b.3: how many words synonym replacement changes in a sentence of ``num_words`` words."""
+    from course_utils.exercises import feedback
+    ok = answer is not None and int(answer) == changes_per_operation(num_words, alpha) and float(answer) == int(answer)
+    feedback(ok, "n = max(1, int(alpha * number of words)): at least one word, rounded down.")

@@ -4,9 +4,9 @@ The order matters and is the one :func:`clean_text` uses:
 
 1. :func:`strip_html`: parse the markup with the standard library's ``html.parser`` (not a regex),
    keep the text, decode entities (``&amp;`` -> ``&``), drop ``<script>``/``<style>`` bodies;
-2. :func:`normalize_text`: Unicode NFKC (full-width ``Ａ１`` -> ``A1``, ideographic space -> space)
-   while keeping Chinese full-width punctuation (``，！？：；（）``) in Chinese text, because NFKC would
-   turn ``，`` into ``,``; then zero-width/control characters out and whitespace collapsed;
+2. :func:`normalize_text`: zero-width and control characters out, then Unicode NFKC (full-width
+   ``Ａ１`` -> ``A1``, ideographic space -> space) while keeping Chinese full-width punctuation
+   (``，！？：；（）``) in Chinese text, because NFKC would turn ``，`` into ``,``; then whitespace collapsed;
 3. :func:`mask_pii`: URLs, e-mail addresses and phone numbers become placeholders (``<URL>`` ...);
    it runs after NFKC so full-width digits are already ASCII;
 4. drop rules (:func:`drop_reason`): empty, too long for the budget, and the heuristic quality
@@ -251,7 +251,6 @@ def quality_signals(text: str) -> dict[str, float]:
 class QualityThresholds:
     """Defaults suited to short news headlines; every corpus needs its own, checked on a sample."""
     min_chars: int = 5
-    max_chars: int = 512
     min_letter_ratio: float = 0.5
     max_digit_ratio: float = 0.3
     max_punct_ratio: float = 0.3

@@ -5,7 +5,9 @@
 * **extract** reads JSONL files line by line and never stops on bad input: a malformed line,
   invalid UTF-8, a line over ``max_line_bytes`` (read in bounded pieces, never whole), an empty or
   missing file each become a :class:`course_utils.data.RecordError` naming file, line, field and
-  reason, and the next line is read.  Field checks reuse :mod:`course_utils.data`.
+  reason, and the next line is read.  Field checks and record validation reuse
+  :mod:`course_utils.data`; only the line reader is new, because ``read_records`` reads every line
+  whole and knows no fallback encodings.
 * **clean** applies :func:`course_utils.cleaning.clean_text` and the drop rules.
 * **annotate** keeps given labels, then labels the rest with keyword rules (weak labels), then
   with a small model's pseudo-labels, accepted only above a confidence threshold.
@@ -16,7 +18,8 @@
 * **split** is group-aware and stratified (:func:`course_utils.splits.group_split`): texts that are
   still similar after deduplication (Jaccard >= ``group_threshold``) stay on one side.
 * **write** produces ``train/validation/test.jsonl``, ``rejected.jsonl`` (every dropped record
-  with its stage and reason: nothing disappears silently), ``failures.jsonl`` and ``datasheet.md``
+  with its stage and reason, and for unconfident ones the model's guess: nothing disappears
+  silently), ``failures.jsonl`` and ``datasheet.md``
   with the counts in, kept and dropped-and-why at every stage.
 
 The same input files and seed give byte-identical output: records are processed in input order,
@@ -164,7 +167,8 @@ def parse_raw(line: str, file: str, number: int) -> dict:
     try:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
-        raise RecordError(file, number, "<json>", f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+        msg = exc.msg.removesuffix(" at")  # json says "Invalid control character at"
+        raise RecordError(file, number, "<json>", f"not valid JSON ({msg} at column {exc.colno})") from None
     if not isinstance(record, dict):
         raise RecordError(file, number, "<record>", f"expected a JSON object, got {type(record).__name__}")
     out = {}
@@ -266,6 +270,8 @@ def annotate_stage(records, config: PipelineConfig, rejected: list) -> tuple[lis
             best = int(p.argmax())
             if p[best] >= config.confidence_threshold:
                 r["label"], r["label_source"], r["confidence"] = LABELS[best], "model", round(float(p[best]), 4)
+            else:  # kept in rejected.jsonl, so a person can label it or audit the threshold
+                r["model_guess"] = {"label": LABELS[best], "confidence": round(float(p[best]), 4)}
     out = []
     for r in records:
         if r["label"] is None:
@@ -418,7 +424,7 @@ def run_pipeline(paths, out_dir, config: PipelineConfig = PipelineConfig()) -> P
     stages = [extract_report, clean_report, annotate_report, dedup_report, validate_report, split_report]
     for stage in stages:
         stage.check()
-    rejected_rows = [{**{k: r.get(k) for k in ("id", "source", "stage", "reason")},
+    rejected_rows = [{**{k: r.get(k) for k in ("id", "source", "stage", "reason", "label", "model_guess")},
                       "text": r["text"].encode("utf-8", "backslashreplace").decode("utf-8")}  # lone surrogates as \\udXXX
                      for r in rejected]
     failure_rows = [{"file": e.file, "line": e.line, "field": e.field, "reason": e.reason} for e in failures]
@@ -432,3 +438,17 @@ def run_pipeline(paths, out_dir, config: PipelineConfig = PipelineConfig()) -> P
     (out_dir / "datasheet.md").write_bytes(datasheet(result, inputs, config).encode("utf-8"))
     result.files["datasheet.md"] = sha256((out_dir / "datasheet.md").read_bytes())
     return result
+
+
+# ---------------------------------------------------------------------------------------------
+# exercise checks (notebook 06b)
+# ---------------------------------------------------------------------------------------------
+
+def check_failure_lines(path, answer, max_line_bytes: int = 1 << 20) -> None:
+    """Exercise 6b.1: the line numbers of ``path`` that the extract stage reports as failures."""
+    from course_utils.exercises import feedback
+    _, _, failures = extract([path], PipelineConfig(max_line_bytes=max_line_bytes))
+    expected = [err.line for err in failures]
+    ok = answer is not None and list(answer) == expected
+    feedback(ok, "a line fails when it is not UTF-8, not JSON, not an object, too long, or lacks a valid "
+                 "'text'; blank lines are skipped, not failures.")

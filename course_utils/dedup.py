@@ -163,35 +163,37 @@ def minhash_one(hashes, num_perm: int = 128, seed: int = 0) -> np.ndarray:
 
 
 def minhash_signatures(texts: list[str], num_perm: int = 128, k: int = 5, seed: int = 0,
-                       chunk: int = 4096) -> np.ndarray:
+                       chunk: int = 4096, texts_per_block: int = 4096) -> np.ndarray:
     """MinHash signatures, shape (len(texts), num_perm), uint32.  A text with no shingles gets
     all ``EMPTY`` (it never becomes a candidate).
 
-    Vectorised over shingles: one (shingles x num_perm) block of hash values at a time, then
-    ``np.minimum.reduceat`` takes each text's minimum.  Blocks hold whole texts, about ``chunk``
-    shingles each, in one reused buffer: small blocks stay in cache and avoid fresh allocations,
-    which on a loaded machine cost more than the arithmetic."""
-    hashes, offsets = shingle_hashes(texts, k)
+    Vectorised over shingles: one (num_perm x shingles) block of hash values at a time, then
+    ``np.minimum.reduceat`` takes each text's minimum.  Texts are processed ``texts_per_block`` at a
+    time and hashed ``chunk`` shingles at a time into one reused buffer, so memory stays bounded and
+    the cost grows linearly: huge temporary arrays would cost more in allocation than in arithmetic."""
     a, b = permutation_params(num_perm, seed)
     signatures = np.full((len(texts), num_perm), EMPTY, dtype=np.uint32)
-    counts = np.diff(offsets)
-    # Layout (num_perm, shingles): each text's shingles are contiguous in a row, where reduceat is fast.
     buffer = np.empty((num_perm, chunk), dtype=np.uint64)
-    doc = 0
-    while doc < len(texts):
-        stop = int(np.searchsorted(offsets, offsets[doc] + chunk, side="right")) - 1
-        stop = min(max(stop, doc + 1), len(texts))  # whole texts, at least one
-        lo, hi = offsets[doc], offsets[stop]
-        if hi > lo:
-            block = hashes[lo:hi].astype(np.uint64)
-            values = buffer[:, :hi - lo] if hi - lo <= chunk else np.empty((num_perm, hi - lo), dtype=np.uint64)
-            with np.errstate(over="ignore"):
-                np.multiply(a[:, None], block[None, :], out=values)  # wraps mod 2^64, as intended
-                values += b[:, None]
-            values >>= np.uint64(32)
-            nonempty = np.flatnonzero(counts[doc:stop] > 0) + doc
-            signatures[nonempty] = np.minimum.reduceat(values, offsets[nonempty] - lo, axis=1).T
-        doc = stop
+    for first in range(0, len(texts), texts_per_block):
+        block_texts = texts[first:first + texts_per_block]
+        hashes, offsets = shingle_hashes(block_texts, k)
+        counts = np.diff(offsets)
+        doc = 0
+        while doc < len(block_texts):
+            stop = int(np.searchsorted(offsets, offsets[doc] + chunk, side="right")) - 1
+            stop = min(max(stop, doc + 1), len(block_texts))  # whole texts, at least one
+            lo, hi = offsets[doc], offsets[stop]
+            if hi > lo:
+                block = hashes[lo:hi].astype(np.uint64)
+                values = buffer[:, :hi - lo] if hi - lo <= chunk else np.empty((num_perm, hi - lo), dtype=np.uint64)
+                with np.errstate(over="ignore"):
+                    np.multiply(a[:, None], block[None, :], out=values)  # wraps mod 2^64, as intended
+                    values += b[:, None]
+                values >>= np.uint64(32)
+                nonempty = np.flatnonzero(counts[doc:stop] > 0) + doc
+                # Layout (num_perm, shingles): each text's shingles are contiguous, where reduceat is fast.
+                signatures[first + nonempty] = np.minimum.reduceat(values, offsets[nonempty] - lo, axis=1).T
+            doc = stop
     return signatures
 
 

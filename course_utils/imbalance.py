@@ -56,7 +56,7 @@ def undersample_indices(labels, seed: int = 0) -> np.ndarray:
 
 
 def check_class_weights(labels, num_classes: int, answer) -> None:
-    """Exercise 6b.3: the balanced class weights of ``labels``, to 4 decimals."""
+    """Exercise 6b.2: the balanced class weights of ``labels``, to 4 decimals."""
     expected = balanced_class_weights(labels, num_classes)
     ok = answer is not None and len(answer) == num_classes and np.allclose(np.asarray(answer, float), expected, atol=5e-4)
     feedback(ok, "w_c = n / (num_classes * n_c): total examples over (classes x examples of class c).")

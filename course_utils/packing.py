@@ -59,7 +59,8 @@ def best_fit_decreasing(lengths, capacity: int) -> list[list[int]]:
 def pack_examples(examples, max_length: int, pad_token_id: int) -> list[dict]:
     """Pack tokenised examples (``input_ids``, ``labels``) into rows of exactly ``max_length``.
 
-    Each row has ``input_ids``, ``labels``, ``position_ids`` (restarting at 0 per example),
+    Each row has ``input_ids``, ``labels`` (each example's first label set to -100, as
+    ``transformers.DataCollatorWithFlattening`` does), ``position_ids`` (restarting at 0 per example),
     ``seq_lengths`` (the real examples' lengths, in order) and ``n_real``.  The room left at the
     end is filled with pad tokens whose labels are -100 and whose positions also restart at 0,
     so they form one more "example" that nothing real attends to.
@@ -71,7 +72,10 @@ def pack_examples(examples, max_length: int, pad_token_id: int) -> list[dict]:
         for i in members:
             ids = list(examples[i]["input_ids"])
             input_ids += ids
-            labels += list(examples[i]["labels"])
+            # The loss shifts labels left: label t is predicted from position t-1.  An example's
+            # first label would be predicted from the previous example's last token, so drop it
+            # (run alone, the first token is never a target either).
+            labels += [IGNORE_INDEX] + list(examples[i]["labels"])[1:]
             positions += range(len(ids))
             seq_lengths.append(len(ids))
         n_real = len(input_ids)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections import Counter
 
 from course_utils import tasks
@@ -106,6 +107,11 @@ def pretraining_examples(tokenizer, texts) -> list[dict]:
 
 # --- 2. Examples: tokens and labels -------------------------------------------------------
 
+def has_generation_markers(tokenizer) -> bool:
+    """Whether the chat template marks the assistant's text with ``{% generation %}``."""
+    return bool(tokenizer.chat_template) and re.search(r"{%-?\s*generation\s*-?%}", tokenizer.chat_template) is not None
+
+
 def sft_example(tokenizer, messages, loss_on: str = "assistant", max_length: int | None = None) -> dict:
     """``input_ids`` / ``labels`` for one conversation.
 
@@ -118,7 +124,7 @@ def sft_example(tokenizer, messages, loss_on: str = "assistant", max_length: int
     """
     if loss_on not in ("assistant", "all"):
         raise ValueError(f"loss_on must be 'assistant' or 'all', not {loss_on!r}")
-    if tokenizer.chat_template and "generation" in tokenizer.chat_template:
+    if has_generation_markers(tokenizer):
         example = build_sft_example(tokenizer, messages, max_length=max_length)
     else:
         if messages[-1]["role"] != "assistant":

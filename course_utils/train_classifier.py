@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import unicodedata
 from pathlib import Path
 
 import torch
@@ -26,28 +25,25 @@ import torch.nn.functional as F
 
 from course_utils.data import LABELS, load_records
 
-# Flags naming rows the text itself cannot fix: nothing to learn from, absurdly long, or a copy.
-DROP_FLAGS = ("empty", "too_long", "exact_dup", "near_dup")
+# Every flag but ``mislabeled`` marks an added copy of a base row (with HTML, a URL, personal data,
+# full-width letters or repetition put in) or an empty text; see the datasheet.
+KEEP_FLAGS = ("mislabeled",)
 MODEL_COLUMNS = ("input_ids", "attention_mask", "token_type_ids", "labels")
 
 
 # --- Data -------------------------------------------------------------------------------
 
-def clean_news(records: list[dict], drop_flags=DROP_FLAGS) -> list[dict]:
-    """Drop rows flagged with ``drop_flags``; NFKC-normalise the text of the rest.
+def clean_news(records: list[dict], keep_flags=KEEP_FLAGS) -> list[dict]:
+    """Keep the clean rows, and the rows whose flags are all in ``keep_flags``.
 
-    NFKC maps full-width forms (``Ａ１``) to ASCII (``A1``).  Rows flagged ``mislabeled`` are
-    kept on purpose: finding them is the job of error analysis."""
-    kept = []
-    for record in records:
-        if set(record["flags"]) & set(drop_flags):
-            continue
-        kept.append({**record, "text": unicodedata.normalize("NFKC", record["text"]).strip()})
-    return kept
+    The other flagged rows are messy copies of rows that are also in the set: cleaning their
+    text would only give back the original, a duplicate that could land in train and test at
+    once.  Rows flagged ``mislabeled`` are kept on purpose: finding them is error analysis's job."""
+    return [record for record in records if set(record["flags"]) <= set(keep_flags)]
 
 
 def news_splits(lang: str | None = "en", val_size: float = 0.15, test_size: float = 0.2, seed: int = 0,
-                records: list[dict] | None = None, drop_flags=DROP_FLAGS):
+                records: list[dict] | None = None, keep_flags=KEEP_FLAGS):
     """Cleaned ``news_cls`` rows as a ``DatasetDict`` (train / validation / test), stratified by label.
 
     Only rows whose label we trust are split.  The flagged ``mislabeled`` rows then join the
@@ -55,7 +51,7 @@ def news_splits(lang: str | None = "en", val_size: float = 0.15, test_size: floa
     training split carries label noise for error analysis to find."""
     import datasets
 
-    records = clean_news(records if records is not None else load_records("news_cls"), drop_flags)
+    records = clean_news(records if records is not None else load_records("news_cls"), keep_flags)
     if lang is not None:
         records = [r for r in records if r["lang"] == lang]
     rows = [{"id": r["id"], "text": r["text"], "label": LABELS.index(r["label"]), "lang": r["lang"],

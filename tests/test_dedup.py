@@ -44,7 +44,7 @@ def test_vectorised_shingle_hashes_equal_the_definition(texts, k):
 
 def test_vectorised_signatures_equal_the_loop():
     texts = ["华星科技发布新款智能手机", "Apex Corp unveils a drone", "", "ab"] * 2
-    sig = dedup.minhash_signatures(texts, num_perm=16, k=3, chunk=8)  # tiny chunks: many blocks
+    sig = dedup.minhash_signatures(texts, num_perm=16, k=3, chunk=8, texts_per_block=3)  # many small blocks
     hashes, offsets = dedup.shingle_hashes(texts, 3)
     for d in range(len(texts)):
         assert (sig[d] == dedup.minhash_one(hashes[offsets[d]:offsets[d + 1]], num_perm=16)).all()

@@ -1,0 +1,191 @@
+"""Instruction SFT: the template split, examples and masks, scoring, and gradient accumulation.
+
+The accumulation test trains one step on the same 8 conversations twice, once as one batch and
+once as 4 micro-batches of 2 (grad_accum_steps=4), and checks that the step loss and the gradient
+agree when each micro-batch's summed loss is divided by the trained tokens of the whole step.
+Averaging the 4 micro-batch means instead gives a different number, because the micro-batches
+hold different numbers of trained tokens.
+"""
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM
+
+from course_utils import sft, tasks
+from course_utils.chat_format import IGNORE_INDEX, SFTCollator, build_sft_example
+from course_utils.course_tokenizer import load_course_tokenizer
+from course_utils.data import load_records
+from course_utils.models import small_causal_config
+from course_utils.packing import PackedCollator, pack_examples
+from course_utils.training import CausalLMCrossEntropy, TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_course_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def alpaca():
+    return load_records("sft_alpaca")
+
+
+def tiny_model(tokenizer, seed=0):
+    torch.manual_seed(seed)
+    config = small_causal_config(tokenizer, hidden_size=64, intermediate_size=128)
+    model = AutoModelForCausalLM.from_config(config)
+    model.config.use_cache = False
+    return model
+
+
+# --- the split ---------------------------------------------------------------------------------
+
+def test_split_by_template_holds_out_one_phrasing_per_task(alpaca):
+    train_part, test_part = sft.split_by_template(alpaca, held_out=2)
+    assert len(train_part) + len(test_part) == len(alpaca)
+    assert {sft.template_index(r) for r in test_part} == {2}
+    assert {sft.template_index(r) for r in train_part} == {0, 1}
+    # Every task and language is tested, and no test phrasing occurs in training.
+    assert {(r["task"], r["lang"]) for r in test_part} == {(t, lang) for t in tasks.TASKS for lang in ("zh", "en")}
+    assert not {r["template_id"] for r in train_part} & {r["template_id"] for r in test_part}
+
+
+def test_fresh_training_records_skip_test_instances(alpaca):
+    test_part = [r for r in alpaca if sft.template_index(r) == 0][:200]
+    fresh = sft.fresh_training_records(3000, seed=5, templates=(0,), exclude=test_part)
+    assert len(fresh) == 3000
+    assert {sft.template_index(r) for r in fresh} == {0}
+    assert not {sft.instance_key(r) for r in fresh} & {sft.instance_key(r) for r in test_part}
+    assert all(tasks.is_correct(r, r["output"]) for r in fresh)
+
+
+def test_pretraining_text_contains_no_instruction_prompt(alpaca):
+    corpus = "\n".join(sft.pretraining_texts())
+    assert not any(r["instruction"] in corpus for r in alpaca)
+
+
+# --- examples and masks -------------------------------------------------------------------------
+
+def test_assistant_only_labels_are_the_answer_and_end_of_turn(tokenizer, alpaca):
+    record = alpaca[2]
+    example = sft.sft_example(tokenizer, sft.to_messages(record))
+    trained = [t for t, lab in zip(example["input_ids"], example["labels"]) if lab != IGNORE_INDEX]
+    assert tokenizer.decode(trained) == record["output"] + sft.END_OF_TURN
+
+
+def test_all_tokens_ablation_trains_every_position(tokenizer, alpaca):
+    example = sft.sft_example(tokenizer, sft.to_messages(alpaca[0]), loss_on="all")
+    assert example["labels"] == example["input_ids"]
+    with pytest.raises(ValueError):
+        sft.sft_example(tokenizer, sft.to_messages(alpaca[0]), loss_on="prompt")
+
+
+def test_template_without_generation_markers_gives_the_same_labels(tokenizer, alpaca):
+    """Hub templates (Qwen2.5's, say) have no {% generation %}; the prompt-prefix route must agree."""
+    plain = load_course_tokenizer()
+    plain.chat_template = plain.chat_template.replace("{% generation %}", "").replace("{% endgeneration %}", "")
+    assert sft.has_generation_markers(tokenizer) and not sft.has_generation_markers(plain)
+    for i, record in enumerate(alpaca[:60]):
+        messages = sft.to_messages(record, system="Answer briefly." if i % 2 else None)
+        marked = build_sft_example(tokenizer, messages)
+        derived = sft.sft_example(plain, messages)
+        n = len(derived["input_ids"])  # the marked version also has the template's final "\n" (untrained)
+        assert derived["input_ids"] == marked["input_ids"][:n]
+        assert derived["labels"] == marked["labels"][:n]
+        assert set(marked["labels"][n:]) <= {IGNORE_INDEX}
+
+
+def test_trained_token_share_worked_example():
+    examples = [{"input_ids": [1, 2, 3, 4], "labels": [-100, -100, 3, 4]},
+                {"input_ids": [5, 6], "labels": [-100, 6]}]
+    assert sft.trained_token_share(examples) == pytest.approx(3 / 6)
+
+
+# --- scoring and generation ---------------------------------------------------------------------
+
+def test_score_needs_the_right_answer_and_a_closed_turn(alpaca):
+    records = alpaca[:4]
+    generations = [{"prediction": records[0]["output"], "ended": True},
+                   {"prediction": " " + records[1]["output"] + " ", "ended": True},   # whitespace is trimmed
+                   {"prediction": records[2]["output"], "ended": False},              # never stopped
+                   {"prediction": "wrong", "ended": True}]
+    result = sft.score(records, generations)
+    assert result["exact_match"] == pytest.approx(2 / 4)
+    assert result["format_rate"] == pytest.approx(3 / 4)
+
+
+def test_generate_answers_shape_and_restores_padding_side(tokenizer, alpaca):
+    model = tiny_model(tokenizer)
+    tokenizer.padding_side = "right"
+    out = sft.generate_answers(model, tokenizer, alpaca[:5], batch_size=2, max_new_tokens=3)
+    assert len(out) == 5 and all(set(o) == {"prediction", "ended"} for o in out)
+    assert tokenizer.padding_side == "right"
+
+
+# --- gradient accumulation ----------------------------------------------------------------------
+
+def _conversations(tokenizer, alpaca):
+    # 8 conversations whose trained-token counts differ (2 to 11 tokens each).
+    picked = [alpaca[i] for i in range(40) if alpaca[i]["task"] in ("date", "sentiment", "upper", "add")][:8]
+    return [sft.sft_example(tokenizer, sft.to_messages(r)) for r in picked]
+
+
+def _step_loss_and_grads(model, batches):
+    """The course recipe by hand: sum of per-token losses of each micro-batch / trained tokens of the step."""
+    loss = CausalLMCrossEntropy()
+    model.zero_grad()
+    n_targets = sum(loss.count(b) for b in batches)
+    total = 0.0
+    for batch in batches:
+        inputs = {k: v for k, v in batch.items() if k != "labels"}
+        micro = loss.loss_sum(model(**inputs).logits, batch["labels"]) / n_targets
+        micro.backward()
+        total += micro.item()
+    return total, [p.grad.clone() for p in model.parameters()]
+
+
+def test_accumulation_1_and_4_agree_when_normalised_by_trained_tokens(tokenizer, alpaca):
+    examples = _conversations(tokenizer, alpaca)
+    collate = SFTCollator(pad_token_id=tokenizer.pad_token_id)
+    one_batch = [collate(examples)]
+    micro_batches = [collate(examples[i:i + 2]) for i in range(0, 8, 2)]
+    counts = [CausalLMCrossEntropy().count(b) for b in micro_batches]
+    assert len(set(counts)) > 1                        # uneven micro-batches: the case that matters
+
+    model = tiny_model(tokenizer)
+    loss_1, grads_1 = _step_loss_and_grads(model, one_batch)
+    loss_4, grads_4 = _step_loss_and_grads(model, micro_batches)
+    assert loss_4 == pytest.approx(loss_1, rel=1e-5)
+    for g1, g4 in zip(grads_1, grads_4):
+        torch.testing.assert_close(g4, g1, atol=1e-6, rtol=1e-4)
+
+    # The common mistake: average the micro-batch means.  It weights tokens of short micro-batches more.
+    loss = CausalLMCrossEntropy()
+    with torch.no_grad():
+        means = [loss.loss_sum(model(**{k: v for k, v in b.items() if k != "labels"}).logits, b["labels"]).item() / c
+                 for b, c in zip(micro_batches, counts)]
+    assert abs(sum(means) / 4 - loss_1) > 1e-3
+
+    # The course loop agrees: one optimiser step with accumulation 1 and with accumulation 4.
+    results = []
+    for loader, accum in ((one_batch, 1), (micro_batches, 4)):
+        results.append(train(tiny_model(tokenizer), loader, TrainConfig(max_steps=1, grad_accum_steps=accum,
+                                                                        progress=False),
+                             loss=CausalLMCrossEntropy(), device="cpu"))
+    assert results[1].losses[0] == pytest.approx(results[0].losses[0], rel=1e-5)
+    assert results[0].losses[0] == pytest.approx(loss_1, rel=1e-5)
+
+
+def test_packed_micro_batches_give_the_padded_loss(tokenizer, alpaca):
+    """Packing changes the batch layout, not the loss: same examples, same loss over trained tokens."""
+    examples = _conversations(tokenizer, alpaca)
+    padded = SFTCollator(pad_token_id=tokenizer.pad_token_id)(examples)
+    rows = pack_examples(examples, max_length=128, pad_token_id=tokenizer.pad_token_id)
+    packed = [PackedCollator(mask="4d")(rows[i:i + 1]) for i in range(len(rows))]
+    model = tiny_model(tokenizer)
+    loss_padded, grads_padded = _step_loss_and_grads(model, [padded])
+    loss_packed, grads_packed = _step_loss_and_grads(model, packed)
+    assert len(packed) > 1
+    assert loss_packed == pytest.approx(loss_padded, rel=1e-5)
+    for a, b in zip(grads_padded, grads_packed):
+        torch.testing.assert_close(b, a, atol=1e-6, rtol=1e-4)
