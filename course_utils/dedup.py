@@ -40,6 +40,7 @@ from course_utils.exercises import feedback
 MASK64 = (1 << 64) - 1
 _POLY = 0x100000001B3  # the 64-bit FNV prime, as the base of a polynomial (Horner) hash of a k-gram
 EMPTY = np.uint32(0xFFFFFFFF)  # signature value of a text with no shingles
+_trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy >= 2.0 renamed trapz
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,8 +228,8 @@ def optimal_bands(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_we
         for rows in range(1, num_perm // bands + 1):
             below = np.linspace(0.0, threshold, 201)
             above = np.linspace(threshold, 1.0, 201)
-            fp = np.trapezoid(candidate_probability(below, bands, rows), below)
-            fn = np.trapezoid(1.0 - candidate_probability(above, bands, rows), above)
+            fp = _trapezoid(candidate_probability(below, bands, rows), below)
+            fn = _trapezoid(1.0 - candidate_probability(above, bands, rows), above)
             err = fp_weight * fp + fn_weight * fn
             if err < best_err - 1e-12:
                 best, best_err = (bands, rows), err
@@ -241,7 +242,7 @@ def _band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
     sig = signatures[:, :bands * rows].astype(np.uint64).reshape(len(signatures), bands, rows)
     with np.errstate(over="ignore"):
         keys = (sig * mult).sum(axis=2, dtype=np.uint64)
-        keys = _fmix64(keys + np.arange(bands, dtype=np.uint64))  # different bands never collide
+        keys = _fmix64(keys)  # spread the bits; equal keys then mean equal bands (up to ~2^-64)
     return keys
 
 

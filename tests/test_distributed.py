@@ -16,20 +16,37 @@ REPO = Path(__file__).resolve().parent.parent
 TINY = ["--tiny", "--cpu", "--train-rows", "128", "--batch-size", "16", "--epochs", "1", "--lr", "1e-3"]
 
 
-def run(command, out, timeout=90):
+def start(command, out):
     env = {**os.environ, **TEST_ENV, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([*command, "--out", str(out)], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(out.read_text()), done.stdout
+    return subprocess.Popen([*command, "--out", str(out)], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def finish(process, out, timeout=120):
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+    assert process.returncode == 0, stderr[-3000:]
+    return json.loads(out.read_text()), stdout
 
 
 @pytest.mark.skipif(shutil.which("torchrun", path=str(Path(sys.executable).parent)) is None
                     and shutil.which("torchrun") is None, reason="torchrun not installed")
 def test_two_ranks_match_one_process_with_accumulation(tmp_path):
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
-    two, stdout = run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "course_utils.train_classifier",
-                       *TINY, "--grad-accum", "1"], tmp_path / "two.json")
-    one, _ = run([sys.executable, "-m", "course_utils.train_classifier", *TINY, "--grad-accum", "2"], tmp_path / "one.json")
+    # Both runs at once: most of their time is importing torch and transformers.
+    ranks = start([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "course_utils.train_classifier",
+                   *TINY, "--grad-accum", "1"], tmp_path / "two.json")
+    single = start([sys.executable, "-m", "course_utils.train_classifier", *TINY, "--grad-accum", "2"], tmp_path / "one.json")
+    try:
+        two, stdout = finish(ranks, tmp_path / "two.json")
+        one, _ = finish(single, tmp_path / "one.json")
+    finally:
+        for process in (ranks, single):
+            if process.poll() is None:
+                process.kill()
 
     assert two["world_size"] == 2 and one["world_size"] == 1
     assert sorted(line for line in stdout.splitlines() if line.startswith("rank ")) == \
