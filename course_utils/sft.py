@@ -3,7 +3,8 @@
 The recipe the notebook follows:
 
 1. split the verifiable tasks so that every test prompt is unseen in training
-   (:func:`split_by_template`, :func:`fresh_training_records`);
+   (:func:`make_split`: a held-out phrasing per task, and fresh training records that never
+   repeat a test prompt);
 2. render each record with the tokenizer's chat template and train only the assistant's tokens
    and its end-of-turn token (``chat_format.build_sft_example``; :func:`sft_example` also
    handles templates without ``{% generation %}`` markers and the all-tokens ablation);
@@ -42,8 +43,9 @@ def template_index(record: dict) -> int:
 
 def instance_key(record: dict) -> tuple:
     """What makes two records the same question: task, language, phrasing and parameters."""
-    params = record["params"] if isinstance(record["params"], str) else json.dumps(record["params"], sort_keys=True)
-    return record["task"], record["lang"], record["template_id"], params
+    params = record["params"]
+    params = json.loads(params) if isinstance(params, str) else params
+    return record["task"], record["lang"], record["template_id"], json.dumps(params, sort_keys=True)
 
 
 # The tasks a 0.6M-parameter model trained from scratch learns within a CPU minute.  Addition

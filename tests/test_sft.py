@@ -189,3 +189,30 @@ def test_packed_micro_batches_give_the_padded_loss(tokenizer, alpaca):
     assert loss_packed == pytest.approx(loss_padded, rel=1e-5)
     for a, b in zip(grads_padded, grads_packed):
         torch.testing.assert_close(b, a, atol=1e-6, rtol=1e-4)
+
+
+def test_make_split_keeps_every_test_prompt_out_of_training(alpaca):
+    split = sft.make_split(alpaca, n_train=2000, seed=7, task_names=sft.SMALL_MODEL_TASKS, held_out=2)
+    assert {r["task"] for part in split.values() for r in part} == set(sft.SMALL_MODEL_TASKS)
+    prompts = {(r["lang"], sft.user_message(r)) for r in split["train"]}
+    tests = split["test_seen_phrasing"] + split["test_new_phrasing"]
+    assert not any((r["lang"], sft.user_message(r)) in prompts for r in tests)
+    assert {sft.template_index(r) for r in split["test_new_phrasing"]} == {2}
+    assert 2 not in {sft.template_index(r) for r in split["train"]}
+
+
+def test_instance_key_reads_params_as_dict_or_json_text(alpaca):
+    import json
+    record = alpaca[0]
+    as_text = {**record, "params": json.dumps(record["params"])}
+    assert sft.instance_key(as_text) == sft.instance_key(record)
+
+
+def test_exercise_checks_accept_the_hand_computed_answers(capsys):
+    sft.check_position_ids([0, 1, 2, 0, 1, 0, 1, 2, 3, 0])
+    sft.check_dynamic_padding(14 / 60)        # pairs (9,3) (8,2) (7,7) (4,6): 60 positions, 46 real
+    sft.check_packed_rows(5)                  # any two of 9, 8, 7, 7, 6 exceed 12
+    sft.check_packed_rows(4)
+    sft.check_position_ids(None)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.startswith("✅") for line in lines] == [True, True, True, False, False]
