@@ -8,7 +8,7 @@
 Both train the same model with the same loop (``course_utils.training.train``), batch size and
 optimiser; only the data pipeline and the precision differ.  The figure that matters is **real
 (non-pad) tokens per second**.  Every time is a median over repeats, each from the same initial
-weights, after one untimed warm-up run.
+weights, after an untimed warm-up; the recipes alternate, repeat by repeat.
 
 On a GPU it also trains a bert-base-sized model built from a config (the size of
 ``bert-base-chinese``) on full 128-token rows in bf16 and reports tokens/s, MFU and peak memory with
@@ -67,18 +67,19 @@ def course_pipeline(split, tokenizer, batch_size):
     return make_loader(tokenized, tokenizer, batch_size), seconds
 
 
-def timed_runs(model, loader, config, repeats):
-    """One untimed warm-up run, then ``repeats`` runs from the same initial weights."""
-    initial = copy.deepcopy(model.state_dict())
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    warm = copy.deepcopy(model)
-    train(warm, loader, TrainConfig(**{**config.__dict__, "max_steps": 1}), device=device)
-    del warm
-    results = []
-    for _ in range(repeats):
-        model.load_state_dict(initial)
-        results.append(train(model, loader, config, device=device))
-    return results
+def warm_up(model, loader, config, device):
+    """One untimed step (first-call allocations, kernel choice); returns the peak memory after it."""
+    return train(copy.deepcopy(model), loader, TrainConfig(**{**config.__dict__, "max_steps": 1}),
+                 device=device).peak_memory_mb
+
+
+def epoch_padding(loader) -> float:
+    """Share of pad positions over one full pass of the loader."""
+    real = total = 0
+    for batch in loader:
+        real += int(batch["attention_mask"].sum())
+        total += batch["attention_mask"].numel()
+    return 1 - real / total
 
 
 def median_of(results, attribute):
@@ -86,29 +87,40 @@ def median_of(results, attribute):
 
 
 def compare_recipes(model, tokenizer, split, steps, repeats, batch_size):
+    """Warm both recipes up, then alternate them repeat by repeat, so a change in the machine's load
+    hits both alike; every run starts from the same weights."""
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     texts, labels = list(split["text"]), list(split["label"])
-    naive_loader, naive_tok = naive_pipeline(texts, labels, tokenizer, batch_size)
     course_loader, course_tok = course_pipeline(split, tokenizer, batch_size)
+    naive_loader, naive_tok = naive_pipeline(texts, labels, tokenizer, batch_size)
+    recipes = {"course": (course_loader, course_tok, "auto"), "naive": (naive_loader, naive_tok, "fp32")}
+    configs = {name: TrainConfig(max_steps=steps, precision=precision, warmup_ratio=0.0, progress=False, seed=0)
+               for name, (_, _, precision) in recipes.items()}
+    # The course recipe warms up first: on a CPU, peak memory is the process's peak RSS, which only grows.
+    peaks = {name: warm_up(model, recipes[name][0], configs[name], device) for name in ("course", "naive")}
+    runs = {name: [] for name in recipes}
+    for _ in range(repeats):
+        for name, (loader, _, _) in recipes.items():
+            runs[name].append(train(copy.deepcopy(model), loader, configs[name], device=device))
+    real_epoch_tokens = sum(len(ids) for ids in tokenizer(texts)["input_ids"])
     rows = {}
-    # The course recipe first: on a CPU, peak memory is the process's peak RSS, which only grows.
-    for name, loader, tok_seconds, precision in [("course", course_loader, course_tok, "auto"),
-                                                 ("naive", naive_loader, naive_tok, "fp32")]:
-        config = TrainConfig(max_steps=steps, precision=precision, warmup_ratio=0.0, progress=False, seed=0)
-        results = timed_runs(copy.deepcopy(model), loader, config, repeats)
+    for name in ("naive", "course"):
+        loader, tok_seconds, _ = recipes[name]
+        results = runs[name]
         step_seconds = median_of(results, "seconds") / steps
+        epoch_seconds = tok_seconds + len(loader) * step_seconds   # tokenise everything, then one pass
         rows[name] = {
             "tokenise_s": tok_seconds,
             "step_s": step_seconds,
             "train_tokens_per_s": median_of(results, "tokens_per_second"),
-            "padding": results[0].padding_fraction,
+            "padding": epoch_padding(loader),
             "real_tokens_per_step": results[0].real_tokens / steps,
             "precision": results[0].precision,
-            "peak_mb": max(r.peak_memory_mb for r in results),
-            # One epoch over the split: tokenising plus every step at the median step time.
-            "epoch_s": tok_seconds + len(loader) * step_seconds,
+            "peak_mb": peaks[name] if device == "cpu" else max(r.peak_memory_mb for r in results),
+            "epoch_s": epoch_seconds,
+            "epoch_tokens_per_s": real_epoch_tokens / epoch_seconds,
         }
-        rows[name]["epoch_tokens_per_s"] = sum(len(ids) for ids in tokenizer(texts)["input_ids"]) / rows[name]["epoch_s"]
-    return {"naive": rows["naive"], "course": rows["course"]}
+    return rows
 
 
 # --- GPU: bert-base at 128 tokens, bf16, MFU -----------------------------------------------------
@@ -153,7 +165,7 @@ def table(rows, device_label):
     naive, course = rows["naive"], rows["course"]
     memory = "peak GPU memory (MiB)" if torch.cuda.is_available() else "peak process memory so far (MiB)"
     lines = [f"| recipe ({device_label}) | precision | tokenise all rows (s) | step (s) | real tokens / step | "
-             f"padding | {memory} | real tokens/s, training | real tokens/s, one epoch incl. tokenising |",
+             f"padding (one epoch) | {memory} | real tokens/s, training | real tokens/s, one epoch incl. tokenising |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, row in rows.items():
         lines.append(f"| {name} | {row['precision']} | {row['tokenise_s']:.3f} | {row['step_s']:.3f} | "
@@ -167,12 +179,15 @@ def table(rows, device_label):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=3, help="timed optimiser steps per repeat")
+    parser.add_argument("--steps", type=int, default=2, help="timed optimiser steps per repeat")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads; on a busy 2-core machine two threads wait on each other")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--gpu-steps", type=int, default=40, help="steps of the bert-base MFU run (GPU only)")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
 
     from course_utils.models import resolve_encoder
     load_before = os.getloadavg()[0]
@@ -212,7 +227,8 @@ the ratios, measured side by side in one process, are steadier.
 
 {resolved.describe('bert-base-chinese')}. Data: the {len(split)} training rows of the cleaned
 `news_cls` ({lang}). Batch size {args.batch_size}; each time is the median of {args.repeats} repeats of {args.steps}
-optimiser steps, after an untimed warm-up; both recipes run the same loop and optimiser.
+optimiser steps, after an untimed warm-up; the two recipes alternate repeat by repeat and run the same loop and
+optimiser.
 
 ## Naive recipe vs course recipe
 
@@ -221,8 +237,8 @@ optimiser steps, after an untimed warm-up; both recipes run the same loop and op
 - Target: course / naive real tokens per second >= {target:.1f}x on this device: **{ratio >= target}** ({ratio:.1f}x).
 - Target: course padding under 10% of positions: **{rows['course']['padding'] < 0.10}** ({rows['course']['padding']:.1%}).
 - "one epoch" = tokenising all rows + one pass at the median step time.
-- On a CPU the memory column is the process's peak resident memory when the recipe finished (the course recipe
-  runs first, so its figure is its own peak; the naive figure includes everything before it).
+- On a CPU the memory column is the process's peak resident memory after the recipe's warm-up step (the course
+  recipe warms up first, so its figure is its own peak; the naive figure includes everything before it).
 
 ## GPU: bert-base-sized model, 128 tokens, bf16
 
