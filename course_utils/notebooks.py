@@ -38,6 +38,8 @@ def colab_badge(notebook_name: str) -> str:
     return f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})"
 
 # Offline, CPU-only and single-seeded: the same settings conftest.py gives nbval's kernels.
+# One BLAS/OpenMP thread per kernel: pytest runs two notebooks at once on 2 cores, and two
+# threads each made them spin-wait on each other (notebook 07 went from ~70 s to up to 560 s).
 TEST_ENV = {
     "HF_HUB_OFFLINE": "1",
     "HF_DATASETS_OFFLINE": "1",
