@@ -321,7 +321,10 @@ def train(model, loader, config: TrainConfig, loss=None, eval_fn=None, checkpoin
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
-    bar = tqdm(total=total_steps, initial=result.steps, disable=not (config.progress and is_main), desc="train")
+    # At most 2 redraws a second: a notebook widget sends messages per redraw, and a kernel drops
+    # messages past ZeroMQ's high-water mark (~1,000 queued), which makes nbval time out on long cells.
+    bar = tqdm(total=total_steps, initial=result.steps, disable=not (config.progress and is_main), desc="train",
+               mininterval=0.5)
     model.train()
     epoch = start_epoch
     while result.steps < total_steps:
@@ -364,8 +367,8 @@ def train(model, loader, config: TrainConfig, loss=None, eval_fn=None, checkpoin
             result.losses.append(step_loss)
             result.steps += 1
             done_in_epoch += len(group)
+            bar.set_postfix(loss=f"{step_loss:.3f}", refresh=False)  # shown at the next throttled redraw
             bar.update(1)
-            bar.set_postfix(loss=f"{step_loss:.3f}")
             epoch_done = done_in_epoch >= len(loader)
             if epoch_done and eval_fn is not None:
                 model.eval()
