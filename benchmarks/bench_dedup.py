@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO))
 from course_utils import dedup  # noqa: E402
 from course_utils.cleaning import clean_batch, clean_text  # noqa: E402
 from course_utils.data import load_records  # noqa: E402
+from machine_info import cpu_name
 
 THRESHOLD, CANDIDATE, NUM_PERM, K = 0.8, 0.6, 128, 5  # verify at 0.8; band for 0.6 (notebook 06, 3.3)
 RESULTS = REPO / "benchmarks" / "results" / "dedup.md"
@@ -121,14 +122,7 @@ def cleaning_throughput(n_examples: int = 200_000) -> dict[str, float]:
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     import datasets
     return (f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores, "

@@ -39,6 +39,7 @@ import torch  # noqa: E402
 from course_utils.data import LABELS  # noqa: E402
 from course_utils.training import TrainConfig, train  # noqa: E402
 from course_utils.train_classifier import make_loader, news_splits, tokenize_splits  # noqa: E402
+from machine_info import cpu_name
 
 RESULTS = REPO / "benchmarks" / "results" / "encoder.md"
 
@@ -147,14 +148,7 @@ def bert_base_mfu(steps, batch_size=256, seq_len=128):
 def machine() -> str:
     import tokenizers
     import transformers
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return (f"{cpu}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}; {gpu}; "
             f"Linux {platform.release()}; Python {platform.python_version()}; torch {torch.__version__}, "

@@ -48,6 +48,7 @@ from course_utils.packing import (PackedCollator, dynamic_padding_fraction, pack
 from course_utils.sft import sft_example, to_messages  # noqa: E402
 from course_utils.training import (CausalLMCrossEntropy, TrainConfig, model_flops_utilisation,  # noqa: E402
                                    peak_memory_mb, train, training_flops)
+from machine_info import cpu_name  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "packing.md"
 
@@ -245,14 +246,7 @@ def gpu_benchmark(steps: int, device=None, config_overrides=None, n_examples: in
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return (f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores, Python "
             f"{platform.python_version()}, torch {torch.__version__}; load average {load:.1f} at start "

@@ -39,6 +39,7 @@ from course_utils import tokenisation as tz  # noqa: E402
 from course_utils.course_tokenizer import corpus_texts  # noqa: E402
 from course_utils.data import load_records  # noqa: E402
 from course_utils.models import packaged_encoder_dir  # noqa: E402
+from machine_info import cpu_name
 
 RESULTS = REPO / "benchmarks" / "results" / "tokenisation.md"
 
@@ -69,14 +70,7 @@ def parallelism(enabled: bool) -> None:
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        cpu = platform.processor() or cpu
+    cpu = cpu_name()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     versions = ", ".join(f"{p} {md.version(p)}" for p in ["tokenizers", "transformers", "datasets"])
     return f"{cpu}, {cores} cores available; {platform.system()} {platform.release()}; Python {platform.python_version()}; {versions}"
