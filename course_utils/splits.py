@@ -68,6 +68,19 @@ def _group_table(labels, groups):
     return table
 
 
+def _shuffled_groups_per_label(table: dict, rng):
+    """For each class (in a fixed order), its group ids shuffled, then largest group first
+    (the sort is stable, so equal sizes keep their random order)."""
+    by_label = defaultdict(list)
+    for g, (_, label) in table.items():
+        by_label[label].append(g)
+    for label in sorted(by_label, key=str):
+        gids = sorted(by_label[label], key=str)
+        gids = [gids[i] for i in rng.permutation(len(gids))]
+        gids.sort(key=lambda g: -len(table[g][0]))
+        yield gids
+
+
 def group_split(labels, groups, fractions=(0.8, 0.1, 0.1), seed: int = 0,
                 names=SPLIT_NAMES) -> dict[str, np.ndarray]:
     """Index arrays per split such that every group lies in exactly one split, with each class
@@ -77,13 +90,7 @@ def group_split(labels, groups, fractions=(0.8, 0.1, 0.1), seed: int = 0,
     rng = np.random.default_rng(seed)
     fractions = np.asarray(fractions, dtype=float) / np.sum(fractions)
     parts = {name: [] for name in names}
-    by_label = defaultdict(list)
-    for g, (idx, label) in table.items():
-        by_label[label].append(g)
-    for label in sorted(by_label, key=str):
-        gids = sorted(by_label[label], key=str)
-        gids = [gids[i] for i in rng.permutation(len(gids))]
-        gids.sort(key=lambda g: -len(table[g][0]))  # stable: largest first, random among equals
+    for gids in _shuffled_groups_per_label(table, rng):
         total = sum(len(table[g][0]) for g in gids)
         target = fractions * total
         filled = np.zeros(len(names))
@@ -112,13 +119,7 @@ def kfold_indices(labels, k: int = 5, seed: int = 0, groups=None) -> list[tuple[
     table = _group_table(labels, groups)
     rng = np.random.default_rng(seed)
     folds = [[] for _ in range(k)]
-    by_label = defaultdict(list)
-    for g, (idx, label) in table.items():
-        by_label[label].append(g)
-    for label in sorted(by_label, key=str):
-        gids = sorted(by_label[label], key=str)
-        gids = [gids[i] for i in rng.permutation(len(gids))]
-        gids.sort(key=lambda g: -len(table[g][0]))
+    for gids in _shuffled_groups_per_label(table, rng):
         sizes = np.zeros(k)
         for g in gids:
             f = int(np.argmin(sizes))  # the fold with the fewest of this class so far
