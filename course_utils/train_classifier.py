@@ -240,7 +240,9 @@ def main(argv=None) -> dict:
         print(result.summary())
         print(json.dumps(result.evals[-1] if result.evals else {}, indent=1))
     accelerator.wait_for_everyone()
-    print(f"rank {accelerator.process_index} of {accelerator.num_processes} finished", flush=True)
+    # One write per line: under torchrun the ranks share one stdout pipe.
+    sys.stdout.write(f"rank {accelerator.process_index} of {accelerator.num_processes} finished\n")
+    sys.stdout.flush()
     accelerator.end_training()
     return metrics
 
