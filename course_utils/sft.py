@@ -97,6 +97,52 @@ def make_split(records, n_train: int, seed: int, task_names=None, held_out: int 
     return {"train": train, "test_seen_phrasing": seen, "test_new_phrasing": new}
 
 
+# --- 1b. Instruction augmentation: more wordings of the same task ---------------------------
+
+_SLOT = re.compile(r"\s*\{\w+\}\s*")  # a parameter slot such as {n}, with the spaces around it
+
+
+def reword_template(template: str, lang: str, rng: random.Random, p_delete: float = 0.2, n_swap: int = 1) -> str:
+    """A reworded task phrasing made with notebook 06b's EDA operations on its words: random
+    deletion (each word goes with probability ``p_delete``), then ``n_swap`` random swaps.
+
+    The parameter slots (``{n}``, ``{src}``, ...) are never deleted and never move, so the
+    reworded template still asks for the same answer.  If every word would go, none does."""
+    from course_utils import augment
+    slots = _SLOT.findall(template)
+    names = iter(f"<SLOT{chr(65 + i)}>" for i in range(len(slots)))  # augment keeps <UPPER> tokens whole
+    words = augment.tokenize(_SLOT.sub(lambda m: f" {next(names)} ", template), lang)
+    is_slot = [w.startswith("<SLOT") for w in words]
+    kept = [w for w, slot in zip(words, is_slot) if slot or rng.random() >= p_delete]
+    if all(w.startswith("<SLOT") for w in kept):
+        kept = list(words)
+    free = [i for i, w in enumerate(kept) if not w.startswith("<SLOT")]
+    for _ in range(n_swap if len(free) >= 2 else 0):
+        i, j = rng.sample(free, 2)
+        kept[i], kept[j] = kept[j], kept[i]
+    text = augment.detokenize(kept, lang)
+    for i, slot in enumerate(slots):
+        text = text.replace(f"<SLOT{chr(65 + i)}>", slot)
+    return re.sub(r" {2,}", " ", text).strip()
+
+
+def augment_instructions(records, share: float, seed: int, **reword_kwargs) -> list[dict]:
+    """Copies of ``records`` in which a random ``share`` has its instruction rendered from a
+    :func:`reword_template` version of its own phrasing (marked ``reworded=True``).  Inputs,
+    parameters and answers are unchanged: the answer is computed from the parameters."""
+    rng = random.Random(seed)
+    out = []
+    for record in records:
+        record = dict(record)
+        if rng.random() < share:
+            template = tasks.TEMPLATES[(record["task"], record["lang"])][template_index(record)]
+            reworded = reword_template(template, record["lang"], rng, **reword_kwargs)
+            record["instruction"], _ = tasks.render_text(record["task"], record["lang"], reworded, record["params"])
+            record["reworded"] = True
+        out.append(record)
+    return out
+
+
 def user_message(record: dict) -> str:
     """The user turn of an alpaca record: the instruction, then the input on a new line if any."""
     return record["instruction"] + ("\n" + record["input"] if record["input"] else "")

@@ -75,13 +75,19 @@ def sample_params(task: str, lang: str, rng: random.Random) -> dict:
 
 def render(task: str, lang: str, template: int, params: dict) -> tuple[str, str]:
     """Instruction and input text for one task instance."""
+    return render_text(task, lang, TEMPLATES[(task, lang)][template], params)
+
+
+def render_text(task: str, lang: str, template: str, params: dict) -> tuple[str, str]:
+    """Instruction and input text for one task instance, from the template's text (which may be a
+    reworded version of one in :data:`TEMPLATES`)."""
     fmt = dict(params)
     if task == "unit":
         src, dst, _ = _UNITS[lang][params["unit"]]
         fmt.update(src=src, dst=dst)
     if task == "extract":
         fmt["field_name"] = _FIELDS[lang][params["field"]]
-    instruction = TEMPLATES[(task, lang)][template].format(**fmt)
+    instruction = template.format(**fmt)
     if task in ("reverse", "upper", "count"):
         return instruction, params["s"]
     if task == "extract":

@@ -7,6 +7,10 @@ Averaging the 4 micro-batch means instead gives a different number, because the 
 hold different numbers of trained tokens.
 """
 
+import random
+import re
+from collections import Counter
+
 import pytest
 import torch
 from transformers import AutoModelForCausalLM
@@ -199,6 +203,49 @@ def test_make_split_keeps_every_test_prompt_out_of_training(alpaca):
     assert not any((r["lang"], sft.user_message(r)) in prompts for r in tests)
     assert {sft.template_index(r) for r in split["test_new_phrasing"]} == {2}
     assert 2 not in {sft.template_index(r) for r in split["train"]}
+
+
+SLOTS = re.compile(r"\{\w+\}")
+
+
+@pytest.mark.parametrize("key", sorted(tasks.TEMPLATES))
+def test_reword_template_keeps_every_slot_in_order(key):
+    rng = random.Random(0)
+    for template in tasks.TEMPLATES[key]:
+        for _ in range(20):
+            reworded = sft.reword_template(template, key[1], rng, p_delete=0.5, n_swap=2)
+            assert SLOTS.findall(reworded) == SLOTS.findall(template), (template, reworded)
+            assert SLOTS.sub("", reworded).strip(), "at least one word of the phrasing survives"
+
+
+def test_reword_template_deletes_and_swaps_words_only():
+    rng = random.Random(1)
+    template = "Convert {n} {src} to {dst}. Give the number only."
+    outputs = {sft.reword_template(template, "en", rng) for _ in range(50)}
+    assert len(outputs) > 10, "rewording must actually vary the phrasing"
+    for text in outputs:
+        # deletion and swaps only: every word comes from the template, none twice more than there
+        assert Counter(text.replace(".", " . ").split()) - Counter(template.replace(".", " . ").split()) == Counter()
+    assert sft.reword_template(template, "en", rng, p_delete=0.0, n_swap=0) == template
+    assert sft.reword_template("把 {n} {src} 换算成{dst}，只写数字。", "zh", rng, p_delete=0.0, n_swap=0) == \
+        "把 {n} {src} 换算成{dst}，只写数字。"
+
+
+def test_augment_instructions_rewords_a_share_and_keeps_answers(alpaca):
+    records = sft.fresh_training_records(1000, seed=5, task_names=sft.SMALL_MODEL_TASKS)
+    augmented = sft.augment_instructions(records, share=0.5, seed=0)
+    reworded = [a for a in augmented if a.get("reworded")]
+    assert 400 < len(reworded) < 600
+    assert [a["params"] for a in augmented] == [r["params"] for r in records]
+    assert all(a["input"] == r["input"] and a["output"] == r["output"] for a, r in zip(augmented, records))
+    assert all(tasks.is_correct(a, a["output"]) for a in augmented)
+    assert sum(a["instruction"] != r["instruction"] for a, r in zip(augmented, records)) > 0.8 * len(reworded)
+    # the numbers a unit conversion needs are still in the reworded instruction
+    for a in reworded:
+        if a["task"] == "unit":
+            assert str(a["params"]["n"]) in a["instruction"]
+    assert not any(r.get("reworded") for r in records), "the input records are not modified"
+    assert sft.augment_instructions(records, share=0.5, seed=0) == augmented
 
 
 def test_instance_key_reads_params_as_dict_or_json_text(alpaca):
