@@ -231,7 +231,8 @@ def accumulate_gradients(model, micro_batches: list[dict], loss, device, dtype=N
     gradients then add up to those of one big batch, however unevenly the targets are spread.
     Data parallel (DDP) *averages* gradients over ranks, so each rank multiplies by the world size.
 
-    Returns the step's loss (this rank's share) and each micro-batch's attention-mask lengths."""
+    Returns the step's loss (this rank's share) and each micro-batch's real sequence lengths
+    (:func:`sequence_lengths`)."""
     n_targets = n_targets if n_targets is not None else sum(loss.count(b) for b in micro_batches)
     backward = backward or (lambda value: value.backward())
     step_loss, lengths = 0.0, []
@@ -245,10 +246,32 @@ def accumulate_gradients(model, micro_batches: list[dict], loss, device, dtype=N
             micro = loss.loss_sum(logits, batch["labels"].to(device)) / max(n_targets, 1)
             backward(micro * world_size)
         step_loss += micro.item()
-        mask = batch.get("attention_mask")
-        lengths.append(mask.sum(dim=1) if mask is not None
-                       else torch.full((batch["input_ids"].size(0),), batch["input_ids"].size(1)))
+        lengths.append(sequence_lengths(batch, getattr(model.config, "pad_token_id", None)))
     return step_loss, lengths
+
+
+def sequence_lengths(batch: dict, pad_token_id: int | None = None) -> torch.Tensor:
+    """The real (non-pad) length of every sequence in a batch, for throughput and attention FLOPs.
+
+    * a 2-D ``attention_mask``: its row sums (padded batches);
+    * packed rows (``position_ids`` that restart at 0 per example, with no mask or a 4-D one): the
+      length of every example, so attention FLOPs count per example; a trailing run made only of
+      ``pad_token_id`` is the row's padding and is left out;
+    * otherwise every position is real."""
+    mask = batch.get("attention_mask")
+    if mask is not None and mask.dim() == 2:
+        return mask.sum(dim=1)
+    positions = batch.get("position_ids")
+    if positions is None:
+        return torch.full((batch["input_ids"].size(0),), batch["input_ids"].size(1))
+    out = []
+    for ids, pos in zip(batch["input_ids"].tolist(), positions.tolist()):
+        starts = [i for i, p in enumerate(pos) if p == 0] + [len(pos)]
+        runs = [(a, b) for a, b in zip(starts, starts[1:])]
+        if pad_token_id is not None and runs and all(t == pad_token_id for t in ids[runs[-1][0]:]):
+            runs.pop()
+        out += [b - a for a, b in runs]
+    return torch.tensor(out, dtype=torch.long)
 
 
 def seed_data_order(loader, seed: int) -> None:

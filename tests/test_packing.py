@@ -15,11 +15,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from transformers import AutoModelForCausalLM, DataCollatorWithFlattening
 
+from course_utils.chat_format import SFTCollator
 from course_utils.course_tokenizer import load_course_tokenizer
 from course_utils.models import small_causal_config
 from course_utils.packing import (IGNORE_INDEX, PackedCollator, best_fit_decreasing, block_causal_mask,
                                   dynamic_padding_fraction, fixed_padding_fraction, pack_examples,
                                   packed_padding_fraction, segment_ids)
+from course_utils.training import CausalLMCrossEntropy, TrainConfig, sequence_lengths, train
 
 
 # --- best-fit decreasing -------------------------------------------------------------------
@@ -103,6 +105,37 @@ def test_padding_fractions_worked_example():
     assert dynamic_padding_fraction(lengths, 2) == pytest.approx(1 - 24 / 27)
     rows = pack_examples(_examples(lengths), 10, 0)    # 3 rows of 10
     assert packed_padding_fraction(rows) == pytest.approx(1 - 24 / 30)
+
+
+# --- real-token accounting in the training loop ------------------------------------------------
+
+@pytest.mark.parametrize("mask", ["position_ids", "4d"])
+def test_sequence_lengths_of_packed_rows_leave_out_the_padding(mask):
+    rows = pack_examples(_examples([7, 5, 4, 3, 2, 2, 1]), max_length=10, pad_token_id=0)
+    batch = PackedCollator(mask=mask)(rows)
+    assert sequence_lengths(batch, pad_token_id=0).tolist() == [n for r in rows for n in r["seq_lengths"]]
+    # without knowing the pad id the trailing padding counts as one more sequence
+    assert sequence_lengths(batch).sum().item() == 30
+
+
+def test_sequence_lengths_of_padded_and_plain_batches():
+    batch = SFTCollator(pad_token_id=0)(_examples([5, 3, 2]))
+    assert sequence_lengths(batch, pad_token_id=0).tolist() == [5, 3, 2]
+    assert sequence_lengths({"input_ids": torch.ones(2, 6, dtype=torch.long)}).tolist() == [6, 6]
+
+
+def test_training_on_packed_rows_counts_real_tokens_only():
+    tokenizer = load_course_tokenizer()
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(small_causal_config(tokenizer, hidden_size=32, intermediate_size=64))
+    model.config.use_cache = False
+    examples = [{"input_ids": e["input_ids"], "labels": e["labels"]} for e in _examples([9, 7, 6, 5, 4, 3, 3, 2], 1)]
+    rows = pack_examples(examples, max_length=12, pad_token_id=tokenizer.pad_token_id)
+    loader = torch.utils.data.DataLoader(rows, batch_size=2, collate_fn=PackedCollator())
+    result = train(model, loader, TrainConfig(epochs=1, progress=False), loss=CausalLMCrossEntropy())
+    assert result.real_tokens == sum(r["n_real"] for r in rows) == 39
+    assert result.padding_fraction == pytest.approx(packed_padding_fraction(rows))
+    assert result.sum_sq_lengths == sum(n * n for r in rows for n in r["seq_lengths"])
 
 
 # --- the leak test ---------------------------------------------------------------------------
