@@ -352,13 +352,17 @@ def train(model, loader, config: TrainConfig, loss=None, eval_fn=None, checkpoin
     epoch = start_epoch
     while result.steps < total_steps:
         # Same seed per epoch -> the same shuffle; on resume, replay the consumed batches unused.
-        rng_after_resume = torch.get_rng_state() if skip else None
+        # manual_seed reseeds the GPU generators too: keep the restored states (dropout) of both.
+        rng_after_resume = (torch.get_rng_state(), torch.cuda.get_rng_state_all() if torch.cuda.is_available()
+                            else None) if skip else None
         seed_data_order(loader, config.seed + epoch)
         batches = iter(loader)
         for _ in range(skip):
             next(batches)
         if rng_after_resume is not None:
-            torch.set_rng_state(rng_after_resume)
+            torch.set_rng_state(rng_after_resume[0])
+            if rng_after_resume[1] is not None:
+                torch.cuda.set_rng_state_all(rng_after_resume[1])
         done_in_epoch = skip
         skip = 0
         while result.steps < total_steps:
