@@ -136,12 +136,15 @@ def small_causal_config(tokenizer, **overrides):
 def resolve_causal_lm(hub_id: str = "Qwen/Qwen2.5-0.5B", online: bool | None = None, verbose: bool = True,
                       **config_overrides) -> ResolvedModel:
     """A causal LM: the hub model online, else a small Llama built from a config (not pretrained)."""
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     online = hub_reachable() if online is None else online
     resolved = None
     if online:
         try:
-            resolved = ResolvedModel(AutoModelForCausalLM.from_pretrained(hub_id),
+            # fp32 master weights (transformers >= 5 would keep the checkpoint's bf16): AdamW's small
+            # updates would round away in bf16; the training loop autocasts for speed instead.
+            resolved = ResolvedModel(AutoModelForCausalLM.from_pretrained(hub_id, dtype=torch.float32),
                                      AutoTokenizer.from_pretrained(hub_id), hub_id, "hub", True)
         except OSError:
             resolved = None

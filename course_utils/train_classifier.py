@@ -171,8 +171,8 @@ def check_mislabeled_precision_at_k(answer, losses, mislabeled, k: int) -> None:
     from course_utils.metrics import precision_at_k
     expected = precision_at_k(losses, mislabeled, k)
     ok = answer is not None and abs(float(answer) - expected) < 5e-4
-    feedback(ok, "sort the rows by loss, highest first; take the first k; count how many are flagged "
-                 "mislabeled and divide by k.")
+    feedback(ok, "sort the rows by loss, highest first; take the first n rows (n = the cut-off asked for); "
+                 "count how many are flagged mislabeled and divide by n.")
 
 
 # --- The script -------------------------------------------------------------------------

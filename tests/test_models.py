@@ -43,3 +43,14 @@ def test_causal_lm_offline_is_a_small_llama_said_to_be_untrained(capsys):
     assert resolved.model.config.vocab_size == len(resolved.tokenizer)
     ids = resolved.tokenizer("你好 hello", return_tensors="pt")["input_ids"]
     assert resolved.model(input_ids=ids).logits.shape == (1, ids.shape[1], len(resolved.tokenizer))
+
+
+def test_causal_lm_from_a_checkpoint_loads_fp32_master_weights(tmp_path, capsys):
+    """The hub branch, pointed at a local bf16 checkpoint folder (no network): AdamW needs fp32 weights."""
+    small = models.resolve_causal_lm(online=False, verbose=False)
+    small.model.to(torch.bfloat16).save_pretrained(tmp_path)
+    small.tokenizer.save_pretrained(tmp_path)
+    loaded = models.resolve_causal_lm(str(tmp_path), online=True)
+    assert loaded.source == "hub" and loaded.pretrained
+    assert {p.dtype for p in loaded.model.parameters()} == {torch.float32}
+    assert "from the Hugging Face hub" in capsys.readouterr().out
