@@ -246,7 +246,8 @@ def accumulate_gradients(model, micro_batches: list[dict], loss, device, dtype=N
             micro = loss.loss_sum(logits, batch["labels"].to(device)) / max(n_targets, 1)
             backward(micro * world_size)
         step_loss += micro.item()
-        lengths.append(sequence_lengths(batch, getattr(model.config, "pad_token_id", None)))
+        config = getattr(getattr(model, "module", model), "config", None)  # DDP wraps the model in .module
+        lengths.append(sequence_lengths(batch, getattr(config, "pad_token_id", None)))
     return step_loss, lengths
 
 
