@@ -39,6 +39,7 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+from course_utils.sft import SMALL_MODEL_TASKS  # noqa: E402
 from machine_info import cpu_name  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "sft_recipe.md"
@@ -65,7 +66,7 @@ def run(recipe: str, seed: int, steps: int = STEPS) -> dict:
     model, tokenizer = resolved.model, resolved.tokenizer
     model.config.use_cache = False
     split = sft.make_split(load_records("sft_alpaca"), n_train=N_TRAIN, seed=2024 + seed,
-                           task_names=sft.SMALL_MODEL_TASKS, held_out=2)
+                           task_names=SMALL_MODEL_TASKS, held_out=2)
     records = split["train"]
     if recipe.startswith("reworded"):
         records = sft.augment_instructions(records, share=REWORD_SHARE, seed=seed)
@@ -98,7 +99,7 @@ def summarise(results: list[dict], recipes, steps: int, workers: int, wall: floa
              f"Machine: {cpu_name()}, {os.cpu_count()} cores; {platform.platform()}; Python {platform.python_version()}; "
              f"{workers} runs at a time, one torch thread each; {wall / 60:.1f} min in all.",
              f"Each run: notebook 08's offline recipe (pre-training 100 steps, SFT {steps} steps of {BATCH_ROWS} packed "
-             f"{ROW}-token rows on {N_TRAIN:,} fresh records of the tasks {', '.join(_tasks())}), scored by greedy "
+             f"{ROW}-token rows on {N_TRAIN:,} fresh records of the tasks {', '.join(SMALL_MODEL_TASKS)}), scored by greedy "
              "exact match. Seeds 0.. change the training records, the initial weights and the batch order.", "",
              "| recipe | test set | exact match per seed | mean | std | min |", "|---|---|---|---:|---:|---:|"]
     for recipe in recipes:
@@ -111,11 +112,6 @@ def summarise(results: list[dict], recipes, steps: int, workers: int, wall: floa
         f"{recipe}, {name}: {statistics.mean(r[name + '_format'] for r in results if r['recipe'] == recipe):.1%}"
         for recipe in recipes for name in TEST_SETS) + "."]
     return "\n".join(lines) + "\n"
-
-
-def _tasks():
-    from course_utils.sft import SMALL_MODEL_TASKS
-    return SMALL_MODEL_TASKS
 
 
 def main() -> None:

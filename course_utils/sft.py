@@ -112,14 +112,16 @@ def reword_template(template: str, lang: str, rng: random.Random, p_delete: floa
     slots = _SLOT.findall(template)
     names = iter(f"<SLOT{chr(65 + i)}>" for i in range(len(slots)))  # augment keeps <UPPER> tokens whole
     words = augment.tokenize(_SLOT.sub(lambda m: f" {next(names)} ", template), lang)
-    is_slot = [w.startswith("<SLOT") for w in words]
-    kept = [w for w, slot in zip(words, is_slot) if slot or rng.random() >= p_delete]
-    if all(w.startswith("<SLOT") for w in kept):
+    def is_slot(word):
+        return word.startswith("<SLOT")
+
+    kept = [w for w in words if is_slot(w) or rng.random() >= p_delete]
+    if all(map(is_slot, kept)):
         kept = list(words)
-    free = [i for i, w in enumerate(kept) if not w.startswith("<SLOT")]
-    for _ in range(n_swap if len(free) >= 2 else 0):
-        i, j = rng.sample(free, 2)
-        kept[i], kept[j] = kept[j], kept[i]
+    # Swap among the words only: the slots keep their places.
+    free = [i for i, w in enumerate(kept) if not is_slot(w)]
+    for i, word in zip(free, augment.random_swap([kept[i] for i in free], n_swap, rng)):
+        kept[i] = word
     text = augment.detokenize(kept, lang)
     for i, slot in enumerate(slots):
         text = text.replace(f"<SLOT{chr(65 + i)}>", slot)
