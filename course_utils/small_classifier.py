@@ -34,6 +34,10 @@ class ClassifierConfig:
     epochs: int = 10
     batch_size: int = 32
     lr: float = 0.05
+    # If set: train for exactly this many mini-batches (optimiser steps), reshuffling after each pass,
+    # and ignore ``epochs``.  Experiments that compare training sets of different sizes set it, so
+    # that every arm gets the same number of updates.
+    steps: int | None = None
 
 
 @lru_cache(maxsize=200_000)
@@ -103,19 +107,32 @@ def _train(texts, labels, num_classes, config, seed, class_weights) -> NgramClas
     all_ids, offsets = encode(texts, config)
     lengths = torch.diff(torch.cat([offsets, torch.tensor([len(all_ids)])]))
     generator = torch.Generator().manual_seed(seed)
-    for _ in range(config.epochs):
-        for batch in torch.randperm(len(texts), generator=generator).split(config.batch_size):
-            # Gather the batch's n-gram ids from the flat array without a Python loop.
-            lens = lengths[batch]
-            starts = torch.cumsum(lens, 0) - lens
-            gather = torch.repeat_interleave(offsets[batch] - starts, lens) + torch.arange(int(lens.sum()))
-            loss = F.cross_entropy(model(all_ids[gather], starts), y[batch], weight=weight)
-            for optimizer in optimizers:
-                optimizer.zero_grad()
-            loss.backward()
-            for optimizer in optimizers:
-                optimizer.step()
+    for batch in _batches(len(texts), config, generator):
+        # Gather the batch's n-gram ids from the flat array without a Python loop.
+        lens = lengths[batch]
+        starts = torch.cumsum(lens, 0) - lens
+        gather = torch.repeat_interleave(offsets[batch] - starts, lens) + torch.arange(int(lens.sum()))
+        loss = F.cross_entropy(model(all_ids[gather], starts), y[batch], weight=weight)
+        for optimizer in optimizers:
+            optimizer.zero_grad()
+        loss.backward()
+        for optimizer in optimizers:
+            optimizer.step()
     return model.eval()
+
+
+def _batches(n: int, config: ClassifierConfig, generator: torch.Generator):
+    """Index batches: ``epochs`` shuffled passes, or exactly ``steps`` batches from as many passes as needed."""
+    if config.steps is not None and n == 0:
+        raise ValueError("ClassifierConfig.steps is set but there are no training examples")
+    done, epoch = 0, 0
+    while (epoch < config.epochs) if config.steps is None else (done < config.steps):
+        for batch in torch.randperm(n, generator=generator).split(config.batch_size):
+            if config.steps is not None and done == config.steps:
+                return
+            yield batch
+            done += 1
+        epoch += 1
 
 
 def predict_proba(model: NgramClassifier, texts) -> np.ndarray:

@@ -71,3 +71,18 @@ def test_training_is_deterministic_and_learns_topics():
 def test_per_class_recall_hand_example():
     recall = sc.per_class_recall([0, 0, 1, 1, 2], [0, 1, 1, 1, 0], 4)
     assert recall[:3].tolist() == [0.5, 1.0, 0.0] and np.isnan(recall[3])
+
+
+def test_fixed_steps_count_optimiser_updates_and_match_epochs(monkeypatch):
+    """``steps`` counts mini-batches: 10 rows in batches of 4 make 3 batches per pass, so 3 passes are
+    9 steps and give the very same model as epochs=3; 7 steps stop inside the third pass."""
+    texts = [f"text {i} {'ab'[i % 2]}" for i in range(10)]
+    labels = [i % 2 for i in range(10)]
+    by_epochs = sc.train_classifier(texts, labels, 2, sc.ClassifierConfig(n_buckets=128, epochs=3, batch_size=4), seed=1)
+    by_steps = sc.train_classifier(texts, labels, 2, sc.ClassifierConfig(n_buckets=128, epochs=99, batch_size=4, steps=9), seed=1)
+    assert torch.equal(by_epochs.bag.weight, by_steps.bag.weight) and torch.equal(by_epochs.bias, by_steps.bias)
+    calls = []
+    original = torch.optim.Adam.step
+    monkeypatch.setattr(torch.optim.Adam, "step", lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+    sc.train_classifier(texts, labels, 2, sc.ClassifierConfig(n_buckets=128, batch_size=4, steps=7))
+    assert len(calls) == 7
