@@ -86,20 +86,30 @@ def set_print_options() -> None:
 
 
 def register_cjk_font() -> str | None:
-    """Make matplotlib draw Chinese.  Returns the family used, or None (and says so on stderr)."""
+    """Make matplotlib draw Chinese.  Returns the family used, or None (and says so on stderr).
+
+    Never raises: a missing plot font must not stop a notebook.  A font file this matplotlib
+    cannot read is skipped (matplotlib 3.10 raises ``RuntimeError: Can not load face`` on the
+    variable Noto CJK collection that 3.11 reads), and the reason goes into the one stderr line."""
     import matplotlib
     from matplotlib import font_manager
 
+    skipped = []
     try:
         import manimgx_fonts_cjk
-        for path in Path(manimgx_fonts_cjk.__file__).parent.glob("*.tt[cf]"):
-            font_manager.fontManager.addfont(str(path))
+        paths = sorted(Path(manimgx_fonts_cjk.__file__).parent.glob("*.tt[cf]"))
     except ImportError:
-        pass
+        paths = []
+    for path in paths:
+        try:
+            font_manager.fontManager.addfont(str(path))
+        except Exception as exc:  # noqa: BLE001 - any failure to read a font only costs the glyphs
+            skipped.append(f"{path.name}: {type(exc).__name__}: {exc}")
     installed = {f.name for f in font_manager.fontManager.ttflist}
     family = next((name for name in CJK_FONT_NAMES if name in installed), None)
     if family is None:
-        print("No CJK font found: Chinese plot labels will show as boxes. "
+        reason = f" (matplotlib {matplotlib.__version__} could not load {'; '.join(skipped)})" if skipped else ""
+        print(f"No CJK font found{reason}: Chinese plot labels will show as boxes. "
               "Install one with `pip install manimgx-fonts-cjk` or `apt-get install fonts-noto-cjk`.",
               file=sys.stderr)
         return None

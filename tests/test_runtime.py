@@ -69,3 +69,52 @@ def test_network_guard_blocks_and_logs_everything_but_loopback(tmp_path):
 
 def test_this_test_process_runs_under_the_guard():
     assert getattr(socket.socket.connect, "_course_guard", False)
+
+
+def test_a_font_that_fails_to_load_is_skipped_with_one_stderr_line(monkeypatch, tmp_path, capsys):
+    # matplotlib 3.10 raises RuntimeError("Can not load face (SFNT font table missing)") on the variable
+    # Noto CJK collection; registration must carry on and say so, not stop the notebook's setup cell.
+    import types
+
+    import matplotlib
+    from matplotlib import font_manager
+
+    from course_utils.runtime import CJK_FONT_NAMES, register_cjk_font
+
+    (tmp_path / "NotoSansCJK-VF.otf.ttc").write_bytes(b"not a font")
+    fake_package = types.ModuleType("manimgx_fonts_cjk")
+    fake_package.__file__ = str(tmp_path / "__init__.py")
+    monkeypatch.setitem(sys.modules, "manimgx_fonts_cjk", fake_package)
+    attempts = []
+
+    def failing_addfont(path):
+        attempts.append(path)
+        raise RuntimeError("Can not load face (SFNT font table missing)")
+
+    monkeypatch.setattr(font_manager.fontManager, "addfont", failing_addfont)
+    monkeypatch.setattr(font_manager.fontManager, "ttflist",
+                        [f for f in font_manager.fontManager.ttflist if f.name not in CJK_FONT_NAMES])
+    with matplotlib.rc_context():
+        before = list(matplotlib.rcParams["font.sans-serif"])
+        assert register_cjk_font() is None
+        assert matplotlib.rcParams["font.sans-serif"] == before  # nothing half-configured
+    assert attempts == [str(tmp_path / "NotoSansCJK-VF.otf.ttc")]
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("No CJK font found")
+    assert "NotoSansCJK-VF.otf.ttc: RuntimeError: Can not load face" in lines[0]
+
+
+def test_an_unreadable_font_file_with_the_real_addfont_does_not_raise(monkeypatch, tmp_path, capsys):
+    # The same path through matplotlib's own addfont, given bytes no FreeType can read.
+    import types
+
+    from course_utils.runtime import register_cjk_font
+
+    (tmp_path / "Broken.ttf").write_bytes(b"\x00" * 64)
+    fake_package = types.ModuleType("manimgx_fonts_cjk")
+    fake_package.__file__ = str(tmp_path / "__init__.py")
+    monkeypatch.setitem(sys.modules, "manimgx_fonts_cjk", fake_package)
+    register_cjk_font()  # the CJK font registered earlier in this process may still be found; it must not raise
+    assert capsys.readouterr().out == ""
