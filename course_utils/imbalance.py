@@ -20,6 +20,7 @@ from collections import Counter
 import numpy as np
 
 from course_utils.exercises import feedback
+from course_utils.small_classifier import ClassifierConfig, train_classifier
 
 
 def balanced_class_weights(labels, num_classes: int) -> np.ndarray:
@@ -53,6 +54,46 @@ def undersample_indices(labels, seed: int = 0) -> np.ndarray:
     target = min(counts.values())
     keep = [rng.choice(np.flatnonzero(labels == c), target, replace=False) for c in sorted(counts)]
     return np.sort(np.concatenate(keep))
+
+
+def per_class_subsample(labels, counts, seed: int = 0) -> np.ndarray:
+    """Sorted indices of exactly ``counts[c]`` examples of each class c, drawn without replacement
+    (``counts`` maps class -> number; a class not in it keeps all its examples).  Used to make a
+    skewed training set with the same class counts for every seed, while the seed picks WHICH rows."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    keep = []
+    for c in sorted(set(labels.tolist())):
+        members = np.flatnonzero(labels == c)
+        n = counts.get(c, len(members))
+        if n > len(members):
+            raise ValueError(f"class {c} has {len(members)} examples, cannot draw {n}")
+        keep.append(rng.choice(members, n, replace=False))
+    return np.sort(np.concatenate(keep))
+
+
+ARMS = ("plain", "oversampling", "class weights", "undersampling")
+
+
+def train_arm(arm: str, texts, labels, num_classes: int, config: ClassifierConfig, seed: int = 0):
+    """Train the small classifier with one imbalance recipe; returns (model, rows trained on).
+
+    A fair comparison gives every arm the same number of optimiser steps: set ``config.steps``.
+    With a fixed number of epochs instead, oversampling (more rows) would also train longer and
+    undersampling (fewer rows) much shorter, and the comparison would mix data with training time."""
+    labels = np.asarray(labels)
+    if arm == "class weights":
+        return train_classifier(texts, labels, num_classes, config, seed,
+                                class_weights=balanced_class_weights(labels, num_classes)), len(labels)
+    if arm == "plain":
+        index = np.arange(len(labels))
+    elif arm == "oversampling":
+        index = oversample_indices(labels, seed)
+    elif arm == "undersampling":
+        index = undersample_indices(labels, seed)
+    else:
+        raise ValueError(f"unknown arm {arm!r}; expected one of {ARMS}")
+    return train_classifier([texts[i] for i in index], labels[index], num_classes, config, seed), len(index)
 
 
 def check_class_weights(labels, num_classes: int, answer) -> None:

@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from course_utils.exercises import feedback
-from course_utils.small_classifier import ClassifierConfig, ngram_ids, one_thread, predict_proba, train_classifier
+from course_utils.small_classifier import (ClassifierConfig, fit_and_score, ngram_ids, one_thread, predict_proba,
+                                           train_classifier)
 
 
 def ngram_vectors(texts, dim: int = 2048, min_n: int = 1, max_n: int = 3) -> np.ndarray:
@@ -117,6 +118,38 @@ def el2n_scores(texts, labels, num_classes: int, runs: int = 3, epochs: int = 1,
 
 def random_subset(n: int, budget: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, budget, replace=False))
+
+
+SELECTION_ARMS = ("random", "k-means selected", "hardest first")
+
+
+def selection_experiment(pool_texts, pool_labels, test_texts, test_labels, num_classes: int, budgets, seeds, *,
+                         vectors: np.ndarray, difficulty: np.ndarray,
+                         config: ClassifierConfig = ClassifierConfig(), progress=None) -> dict:
+    """Test accuracy of three ways to pick ``budget`` training rows, for every budget and seed.
+
+    Returns ``{budget: {arm: [accuracy per seed]}}`` with the arms of :data:`SELECTION_ARMS`, plus
+    ``{"full": [accuracy per seed]}`` for the whole pool.  Seed s draws the random subset, seeds
+    k-means, and seeds the training run, so the arms are paired seed by seed (the hardest-first
+    subset is the same for every seed: only the training order changes).  Everything else (model,
+    epochs, learning rate, test set) is held equal.  ``progress`` wraps the budget loop (e.g. tqdm)."""
+    pool_texts, pool_labels = list(pool_texts), np.asarray(pool_labels)
+    hardest = np.argsort(-np.asarray(difficulty), kind="stable")
+
+    def score(subset, seed):
+        subset = np.asarray(subset)
+        return fit_and_score([pool_texts[i] for i in subset], pool_labels[subset], test_texts, test_labels,
+                             num_classes, config, seed=seed)
+
+    results = {}
+    for budget in (progress or (lambda x: x))(list(budgets)):
+        results[budget] = {
+            "random": [score(random_subset(len(pool_texts), budget, s), s) for s in seeds],
+            "k-means selected": [score(kmeans_representatives(vectors, budget, s), s) for s in seeds],
+            "hardest first": [score(hardest[:budget], s) for s in seeds],
+        }
+    results["full"] = [score(np.arange(len(pool_texts)), s) for s in seeds]
+    return results
 
 
 def confident_label_issues(proba: np.ndarray, labels) -> np.ndarray:

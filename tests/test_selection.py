@@ -33,3 +33,22 @@ def test_el2n_of_a_perfect_and_a_wrong_prediction():
     probs = np.array([[1.0, 0.0], [0.0, 1.0]])
     one_hot = np.eye(2)[[0, 0]]
     assert np.linalg.norm(probs - one_hot, axis=1) == pytest.approx([0.0, np.sqrt(2)])
+
+
+def test_selection_experiment_pairs_arms_by_seed():
+    """Shape {budget: {arm: one score per seed}} + "full"; a seed's scores do not depend on which other
+    seeds run (so arms stay paired by seed); the difficulty order changes only the hardest-first arm."""
+    words = {0: "goal match team", 1: "stock market bank", 2: "chip code server"}
+    labels = np.array([i % 3 for i in range(60)])
+    texts = [f"{words[c].split()[i % 3]} {i}" for i, c in enumerate(labels)]
+    X = selection.ngram_vectors(texts, dim=256)
+    kwargs = dict(vectors=X, difficulty=np.arange(60, dtype=float))
+    test_texts, test_y = ["goal 999", "bank 998", "server 997"], [0, 1, 2]
+    many = selection.selection_experiment(texts, labels, test_texts, test_y, 3, [6, 12], [0, 1, 2], **kwargs)
+    assert sorted(many, key=str) == [12, 6, "full"] and len(many["full"]) == 3
+    assert all(list(many[b]) == list(selection.SELECTION_ARMS) and all(len(v) == 3 for v in many[b].values()) for b in (6, 12))
+    one = selection.selection_experiment(texts, labels, test_texts, test_y, 3, [6], [2], **kwargs)
+    assert all(one[6][arm] == [many[6][arm][2]] for arm in selection.SELECTION_ARMS) and one["full"] == [many["full"][2]]
+    flipped = selection.selection_experiment(texts, labels, test_texts, test_y, 3, [6], [2],
+                                             vectors=X, difficulty=-np.arange(60, dtype=float))
+    assert flipped[6]["random"] == one[6]["random"] and flipped[6]["k-means selected"] == one[6]["k-means selected"]
