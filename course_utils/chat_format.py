@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from course_utils.data import LoadReport, RecordError, raw_records
+from course_utils.data import LoadReport, RecordError, display_name, raw_records
 
 IGNORE_INDEX = -100
 GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
@@ -22,23 +22,119 @@ GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
 
 # --- Loss masks -------------------------------------------------------------------------
 
-def build_sft_example(tokenizer, messages, max_length=None) -> dict:
+TURNS = ("all", "last")   # which assistant turns a multi-turn chat trains
+
+
+def _check_turns(turns: str) -> None:
+    if turns not in TURNS:
+        raise ValueError(f"turns must be one of {TURNS}, not {turns!r}")
+
+
+def build_sft_example(tokenizer, messages, max_length=None, turns: str = "all") -> dict:
     """Render ``messages`` with the tokenizer's chat template and label only assistant tokens.
 
     The template marks each assistant reply and its end-of-turn token with
     ``{% generation %}``; ``return_assistant_tokens_mask`` turns those characters into a
     token mask.  Labels copy ``input_ids`` under the mask and are -100 elsewhere (system,
-    user and template tokens).  ``max_length`` truncates from the right; check the result
-    with :func:`count_trained_tokens`, because truncation can remove every trained token.
+    user and template tokens).  ``turns="all"`` trains every assistant turn, ``turns="last"``
+    only the last one (the last run of masked tokens; the earlier replies become context).
+    ``max_length`` truncates from the right; check the result with :func:`count_trained_tokens`,
+    because truncation can remove every trained token.  Templates without markers (most hub
+    models): :func:`build_sft_example_by_diff`, which gives the same labels.
     """
+    _check_turns(turns)
     if not tokenizer.chat_template or not GENERATION_TAG.search(tokenizer.chat_template):
         raise ValueError("the chat template has no {% generation %} markers, so it cannot say which "
-                         "tokens belong to the assistant; add them (see course_tokenizer.CHAT_TEMPLATE)")
+                         "tokens belong to the assistant; add them (see course_tokenizer.CHAT_TEMPLATE), "
+                         "or use build_sft_example_by_diff, which finds the replies by rendering prefixes")
     out = tokenizer.apply_chat_template(list(messages), tokenize=True, return_dict=True,
                                         return_assistant_tokens_mask=True)
     input_ids = list(out["input_ids"])
     mask = list(out["assistant_masks"])
+    if turns == "last" and any(mask):
+        # Each assistant turn is one run of masked tokens (template text always separates two turns).
+        last = len(mask) - 1 - mask[::-1].index(1)
+        first = last
+        while first > 0 and mask[first - 1]:
+            first -= 1
+        mask = [m if i >= first else 0 for i, m in enumerate(mask)]
     labels = [tok if m else IGNORE_INDEX for tok, m in zip(input_ids, mask)]
+    if max_length is not None:
+        input_ids, labels = input_ids[:max_length], labels[:max_length]
+    return {"input_ids": input_ids, "attention_mask": [1] * len(input_ids), "labels": labels}
+
+
+def _render(tokenizer, messages, add_generation_prompt=False, **template_kwargs) -> str:
+    return tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=add_generation_prompt,
+                                         **template_kwargs)
+
+
+def _first_special_token(tokenizer, text: str) -> str | None:
+    """The special token that occurs first in ``text`` (the reply's end-of-turn token)."""
+    found = [(text.find(t), t) for t in tokenizer.all_special_tokens if t and t in text]
+    return min(found)[1] if found else None
+
+
+def assistant_reply_spans(tokenizer, messages, end_of_turn: str | None = None,
+                          **template_kwargs) -> tuple[str, list[tuple[int, int]]]:
+    """The rendered chat and the character span ``[start, end)`` of each assistant reply in it.
+
+    Found by a prefix diff, with no markers in the template: for the assistant turn ``i``, render
+    the turns before it with ``add_generation_prompt=True`` (the prompt the model sees), then the
+    turns up to and including it.  What the second adds to the first, up to and including the
+    end-of-turn text, is what the model must write: the reply and its end-of-turn token (plus any
+    text the template puts between the generation prompt and the content, such as Mistral's space).
+    ``end_of_turn=None`` takes the first special token in that added text.
+
+    The diff is only meaningful when rendering is append-only.  Two checks raise a ValueError
+    naming the turn: the prompt must be a prefix of the turn's rendering, and that rendering a
+    prefix of the whole chat (a template that moves the system prompt to the last user turn, as
+    Mistral's V3 template does, fails the second).  ``template_kwargs`` (e.g. ``tools=[...]``) go
+    to every rendering.  Replies must not contain special-token strings (clean them out first).
+    """
+    messages = list(messages)
+    full = _render(tokenizer, messages, **template_kwargs)
+    spans = []
+    for i, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        if i == 0:
+            raise ValueError("turn 0: a chat cannot start with the assistant; there is no prompt to answer")
+        prompt = _render(tokenizer, messages[:i], add_generation_prompt=True, **template_kwargs)
+        upto = _render(tokenizer, messages[:i + 1], **template_kwargs)
+        if not upto.startswith(prompt):
+            raise ValueError(f"turn {i}: the template renders the prompt differently once the reply is added, "
+                             "so the reply cannot be found by a prefix diff")
+        if not full.startswith(upto):
+            raise ValueError(f"turn {i}: the template renders the turns up to this one differently once later "
+                             "turns are added (does it move the system prompt?), so the reply cannot be placed "
+                             "in the whole chat by a prefix diff")
+        added = upto[len(prompt):]
+        eot = end_of_turn or _first_special_token(tokenizer, added)
+        if eot is None or eot not in added:
+            raise ValueError(f"turn {i}: no end-of-turn token in the rendered reply {added!r}; "
+                             "pass end_of_turn= (the text that closes an assistant turn)")
+        spans.append((len(prompt), len(prompt) + added.index(eot) + len(eot)))
+    return full, spans
+
+
+def build_sft_example_by_diff(tokenizer, messages, max_length=None, turns: str = "all",
+                              end_of_turn: str | None = None, **template_kwargs) -> dict:
+    """Assistant-only labels for a chat template WITHOUT ``{% generation %}`` markers.
+
+    :func:`assistant_reply_spans` gives each reply's characters; the whole chat is tokenised once
+    with offsets, and a token is trained when its character span overlaps a trained reply
+    (``turns="all"``: every assistant turn; ``"last"``: the last one).  Same output layout as
+    :func:`build_sft_example`, and the same labels on a template that has markers.
+    """
+    _check_turns(turns)
+    text, spans = assistant_reply_spans(tokenizer, messages, end_of_turn, **template_kwargs)
+    if turns == "last":
+        spans = spans[-1:]
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    input_ids = list(enc["input_ids"])
+    labels = [tok if any(a < e and b > s for s, e in spans) else IGNORE_INDEX
+              for tok, (a, b) in zip(input_ids, enc["offset_mapping"])]
     if max_length is not None:
         input_ids, labels = input_ids[:max_length], labels[:max_length]
     return {"input_ids": input_ids, "attention_mask": [1] * len(input_ids), "labels": labels}
@@ -188,6 +284,7 @@ ERROR_KINDS = {
     "empty_turn": "empty turn",
     "role_order": "wrong role order",
     "missing_assistant": "missing assistant turn",
+    "invalid_text": "invalid unicode",
 }
 
 
@@ -208,6 +305,9 @@ def _type_name(value) -> str:
     return type(value).__name__
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def detect_format(record) -> str:
     """Which of :data:`FORMATS` a record is, from its keys."""
     if not isinstance(record, dict):
@@ -225,6 +325,8 @@ def detect_format(record) -> str:
 def _check_text(value, field: str, allow_empty: bool = False) -> None:
     if not isinstance(value, str):
         raise ChatFormatError("wrong_type", field, f"expected a string, got {_type_name(value)}")
+    if _LONE_SURROGATE.search(value):  # "\ud800" in JSON: no tokenizer or UTF-8 file can hold it
+        raise ChatFormatError("invalid_text", field, "a lone surrogate (U+D800-U+DFFF) is not a character")
     if not allow_empty and not value.strip():
         raise ChatFormatError("empty_turn", field, "the text is empty or only whitespace")
 
@@ -372,17 +474,22 @@ def validate_records(records, fmt: str | None = None, file: str = "<records>", e
 
 def read_chat_jsonl(path, fmt: str | None = None, extra_keys=()) -> tuple[list[dict], LoadReport]:
     """Read a JSONL file of SFT records: undecodable lines and malformed records are dropped and
-    reported with file, line, field and reason, valid ones kept."""
+    reported with file, line, field and reason, valid ones kept; blank lines are counted in
+    ``report.blank``, so ``report.kept + len(report.dropped) + report.blank == report.lines``.
+    A file that cannot be read as a whole (missing, a FIFO or device, too large) raises
+    :class:`~course_utils.data.RecordError` with line 0."""
     path = Path(path)
-    report, kept = LoadReport(path.name), []
-    for line, record in raw_records(path):
+    report, kept = LoadReport(display_name(path)), []
+    for line, record in raw_records(path, report):
+        if record is None:  # a blank line, counted in report.blank
+            continue
         if isinstance(record, RecordError):
             report.dropped.append(record)
             continue
         try:
             parse_record(record, fmt, extra_keys)
         except ChatFormatError as err:
-            report.dropped.append(err.at(path.name, line))
+            report.dropped.append(err.at(report.file, line))
             continue
         kept.append(record)
     report.kept = len(kept)

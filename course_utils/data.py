@@ -7,8 +7,13 @@ one; ``strict=False`` drops bad records and reports what was kept and what was d
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
+import math
+import os
+import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +28,8 @@ class RecordError(ValueError):
     """One bad record: where it is and what is wrong with it."""
 
     def __init__(self, file: str, line: int, field: str, reason: str):
+        # Bad input may put lone surrogates into a field name; keep every message printable as UTF-8.
+        file, field, reason = (str(x).encode("utf-8", "backslashreplace").decode("utf-8") for x in (file, field, reason))
         self.file, self.line, self.field, self.reason = file, line, field, reason
         super().__init__(f"{file}, line {line}, field '{field}': {reason}")
 
@@ -74,7 +81,8 @@ def message(value):
 
 
 SCHEMAS = {
-    "news_cls": {"id": text, "text": text, "label": one_of(LABELS), "lang": one_of(LANGS), "flags": list_of(text)},
+    "news_cls": {"id": text, "text": text, "label": one_of(LABELS), "lang": one_of(LANGS), "template_id": text,
+                 "flags": list_of(text)},
     "ner_bio": {"id": text, "lang": one_of(LANGS), "tokens": list_of(text), "tags": list_of(one_of(BIO_TAGS))},
     "sft_alpaca": {"id": text, "lang": one_of(LANGS), "task": text, "template_id": text,
                    "instruction": text, "input": text, "output": text, "params": mapping},
@@ -120,49 +128,256 @@ def validate_record(record, schema: dict, file: str, line: int, rules=()) -> Non
 
 @dataclass
 class LoadReport:
+    """What happened to every line of a file: ``kept + len(dropped) + blank == lines``."""
+
     file: str
     kept: int = 0
     dropped: list[RecordError] = field(default_factory=list)
+    blank: int = 0   # empty or whitespace-only lines: counted, neither records nor errors
+    lines: int = 0   # physical lines read (CSV: not counting the header)
 
     def summary(self) -> str:
-        line = f"{self.file}: kept {self.kept}, dropped {len(self.dropped)}"
+        blank = f", blank {self.blank}" if self.blank else ""
+        line = f"{self.file}: kept {self.kept}, dropped {len(self.dropped)}{blank}"
         reasons = "".join(f"\n  dropped: {err}" for err in self.dropped[:10])
         more = f"\n  ... and {len(self.dropped) - 10} more" if len(self.dropped) > 10 else ""
         return line + reasons + more
 
 
-def raw_records(path: Path):
-    """Yield (line number, parsed record or RecordError) from a JSONL or CSV file."""
-    if path.suffix == ".csv":
-        with open(path, encoding="utf-8", newline="") as f:
-            reader = csv.DictReader(f)
-            for row in reader:
-                yield reader.line_num, row
-        return
+# --- Reading files: bounded, line by line, never trusting the input ---------------------------
+
+MAX_FILE_BYTES = 1 << 30     # a larger file is refused before reading (a runaway or wrong path)
+MAX_LINE_BYTES = 1 << 20     # a longer line is skipped in bounded pieces and reported
+MAX_INT_DIGITS = 4300        # Python's own limit for int(str); longer integer literals are an error
+MAX_DEPTH = 64               # nesting of JSON arrays/objects; deeper records are an error
+_NEWLINE = re.compile(rb"\r\n|\r|\n")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def display_name(path) -> str:
+    """A file name that can always be printed and written as UTF-8 (undecodable bytes as \\xNN)."""
+    return os.fsencode(Path(path).name).decode("utf-8", "backslashreplace")
+
+
+def check_regular_file(path, max_bytes: int = MAX_FILE_BYTES, name: str | None = None) -> int:
+    """The size of ``path``; a :class:`RecordError` (line 0, field ``<file>``) when it is missing, not a
+    regular file (a FIFO would block forever, ``/dev/zero`` never ends) or larger than ``max_bytes``."""
+    name = name or display_name(path)
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise RecordError(name, 0, "<file>", f"cannot read the file ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = ("a directory" if stat.S_ISDIR(info.st_mode) else "a FIFO" if stat.S_ISFIFO(info.st_mode)
+                else "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else "a special file")
+        raise RecordError(name, 0, "<file>", f"{kind}, not a regular file")
+    if info.st_size > max_bytes:
+        raise RecordError(name, 0, "<file>", f"file of {info.st_size} bytes is over the limit of {max_bytes} bytes")
+    return info.st_size
+
+
+def read_lines(path, max_line_bytes: int = MAX_LINE_BYTES, name: str | None = None, chunk: int = 1 << 16):
+    """Yield (line number, bytes without the line ending, or RecordError) for every physical line.
+
+    ``\\n``, ``\\r\\n`` and a lone ``\\r`` all end a line (old Mac files use CR only).  A line over
+    ``max_line_bytes`` is never held whole: it becomes one RecordError and reading goes on."""
+    name = name or display_name(path)
     with open(path, "rb") as f:
-        for number, raw in enumerate(f, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                yield number, RecordError(path.name, number, "<line>", f"invalid UTF-8 ({exc.reason} at byte {exc.start})")
-                continue
+        number, buffer, overflow = 0, b"", 0
+        while True:
+            block = f.read(chunk)
+            if block:
+                buffer += block
+            # A CR at the very end may be the first half of CR LF: wait for the next block.
+            while True:
+                match = _NEWLINE.search(buffer)
+                if match is None or (match.group() == b"\r" and match.end() == len(buffer) and block):
+                    break
+                number += 1
+                line, buffer = buffer[:match.start()], buffer[match.end():]
+                if overflow or len(line) > max_line_bytes:
+                    yield number, _too_long(name, number, overflow + len(line), max_line_bytes)
+                    overflow = 0
+                else:
+                    yield number, line
+            if len(buffer) > max_line_bytes + 1:  # keep one byte: it may be a CR of a CR LF
+                overflow += len(buffer) - 1
+                buffer = buffer[-1:]
+            if not block:
+                if buffer or overflow:
+                    number += 1
+                    size = overflow + len(buffer)
+                    yield number, (_too_long(name, number, size, max_line_bytes) if size > max_line_bytes else buffer)
+                return
+
+
+def _too_long(name, number, size, limit) -> RecordError:
+    return RecordError(name, number, "<line>", f"line of {size} bytes is over the limit of {limit} bytes")
+
+
+def decode_line(raw: bytes, name: str, number: int) -> str:
+    """UTF-8 text of one line; a BOM at the start of line 1 is dropped (Windows editors write one)."""
+    if number == 1 and raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8):]
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecordError(name, number, "<line>", f"invalid UTF-8 ({exc.reason} at byte {exc.start})") from None
+
+
+class _Reject(Exception):
+    """Raised inside the JSON decoder's hooks; becomes a RecordError with the line's position."""
+
+
+def _pairs_without_duplicates(pairs):
+    out = {}
+    for key, value in pairs:
+        if key in out:  # json keeps the LAST value silently: "content":"Delete everything","content":"Hi"
+            raise _Reject(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def _reject_constant(name):
+    raise _Reject(f"{name} is not a JSON number")
+
+
+def _checked_int(literal: str) -> int:
+    if len(literal.lstrip("-")) > MAX_INT_DIGITS:
+        raise _Reject(f"integer literal of {len(literal)} digits (limit {MAX_INT_DIGITS})")
+    return int(literal)
+
+
+def _checked_float(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):
+        raise _Reject(f"number {literal[:40]} is out of the float range")
+    return value
+
+
+def loads_strict(line: str, name: str = "<string>", number: int = 0):
+    """``json.loads`` that refuses what plain json accepts silently or crashes on: duplicate keys,
+    NaN/Infinity, integer literals over :data:`MAX_INT_DIGITS` digits, floats that overflow, nesting
+    deeper than :data:`MAX_DEPTH`, and strings with lone surrogates (``"\\ud800"``: UTF-8 cannot hold
+    them, so they would crash any later write).  Every refusal is a :class:`RecordError`."""
+    try:
+        value = json.loads(line, object_pairs_hook=_pairs_without_duplicates, parse_constant=_reject_constant,
+                           parse_int=_checked_int, parse_float=_checked_float)
+    except json.JSONDecodeError as exc:
+        msg = exc.msg.removesuffix(" at")  # json says "Invalid control character at"
+        raise RecordError(name, number, "<json>", f"not valid JSON ({msg} at column {exc.colno})") from None
+    except _Reject as exc:
+        raise RecordError(name, number, "<json>", f"not accepted: {exc}") from None
+    except RecursionError:
+        raise RecordError(name, number, "<json>", f"nested deeper than {MAX_DEPTH} levels") from None
+    problem = _structure_problem(value)
+    if problem:
+        raise RecordError(name, number, *problem)
+    return value
+
+
+def _structure_problem(value):
+    """(field path, reason) for the first over-deep container or lone surrogate, else None."""
+    stack = [(value, "<record>", 0)]
+    while stack:
+        item, where, depth = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return where, "invalid unicode: a lone surrogate (\\ud800-\\udfff) cannot be stored as UTF-8"
+        elif isinstance(item, (dict, list)):
+            if depth >= MAX_DEPTH:
+                return "<json>", f"nested deeper than {MAX_DEPTH} levels"
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    path = key if where == "<record>" else f"{where}.{key}"
+                    if _SURROGATE.search(key):
+                        return where, "invalid unicode: a lone surrogate in a key"
+                    stack.append((child, path, depth + 1))
+            else:
+                base = "" if where == "<record>" else where
+                stack += [(child, f"{base}[{i}]", depth + 1) for i, child in enumerate(item)]
+    return None
+
+
+def _csv_records(path: Path, name: str, report: LoadReport, max_line_bytes: int):
+    """CSV, one record per physical line.  A quoted field may not hold a line break: a stray quote
+    would otherwise swallow every following row into one field (and hide them from the counts)."""
+    header = None
+    for number, raw in read_lines(path, max_line_bytes, name):
+        if header is not None:
+            report.lines += 1
+        try:
+            if isinstance(raw, RecordError):
+                raise raw
+            line = decode_line(raw, name, number)
             if not line.strip():
+                if header is not None:
+                    report.blank += 1
+                    yield number, None
                 continue
             try:
-                yield number, json.loads(line.strip())
-            except json.JSONDecodeError as exc:
-                yield number, RecordError(path.name, number, "<json>", f"not valid JSON ({exc.msg} at column {exc.colno})")
+                cells = next(csv.reader([line], strict=True))
+            except csv.Error as exc:
+                raise RecordError(name, number, "<csv>", f"not a valid CSV row ({exc}; a quoted field must "
+                                  "close on the same line)") from None
+        except RecordError as err:
+            if header is None:
+                raise  # without a header no row can be read
+            yield number, err
+            continue
+        if header is None:
+            duplicates = sorted({c for c in cells if cells.count(c) > 1})
+            if duplicates:
+                raise RecordError(name, number, duplicates[0], "duplicate column in the header")
+            header = cells
+            continue
+        if len(cells) != len(header):
+            yield number, RecordError(name, number, "<csv>", f"{len(cells)} fields for {len(header)} header columns")
+            continue
+        yield number, dict(zip(header, cells))
+
+
+def raw_records(path: Path, report: LoadReport | None = None, max_line_bytes: int = MAX_LINE_BYTES,
+                max_file_bytes: int = MAX_FILE_BYTES):
+    """Yield (line number, parsed record or RecordError) from a JSONL or CSV file.
+
+    A blank (empty or whitespace-only) line yields ``(number, None)`` and counts in ``report.blank``;
+    every physical line counts in ``report.lines``.  Problems with the file itself (missing, not a
+    regular file, too large, a bad CSV header) raise :class:`RecordError` with line 0 (or 1)."""
+    path = Path(path)
+    report = report if report is not None else LoadReport(display_name(path))
+    name = report.file
+    check_regular_file(path, max_file_bytes, name)
+    if path.suffix == ".csv":
+        yield from _csv_records(path, name, report, max_line_bytes)
+        return
+    for number, raw in read_lines(path, max_line_bytes, name):
+        report.lines += 1
+        try:
+            if isinstance(raw, RecordError):
+                raise raw
+            line = decode_line(raw, name, number)
+            if not line.strip():
+                report.blank += 1
+                yield number, None
+                continue
+            yield number, loads_strict(line, name, number)
+        except RecordError as err:
+            yield number, err
 
 
 def read_records(path, schema: dict, strict: bool = True, rules=()) -> tuple[list[dict], LoadReport]:
-    """Read and validate a JSONL or CSV file.  Bad records raise (strict) or are reported as dropped."""
+    """Read and validate a JSONL or CSV file.  Bad records raise (strict) or are reported as dropped;
+    blank lines are counted.  Afterwards ``report.kept + len(report.dropped) + report.blank == report.lines``."""
     path = Path(path)
-    report, records = LoadReport(path.name), []
-    for number, record in raw_records(path):
+    report, records = LoadReport(display_name(path)), []
+    for number, record in raw_records(path, report):
+        if record is None:
+            continue
         try:
             if isinstance(record, RecordError):
                 raise record
-            validate_record(record, schema, path.name, number, rules)
+            validate_record(record, schema, report.file, number, rules)
         except RecordError as err:
             if strict:
                 raise
@@ -191,18 +406,27 @@ def load_records(name: str, strict: bool = True, verbose: bool = False) -> list[
     return records
 
 
+FREE_FORM_FIELDS = {"params"}  # objects whose keys differ from record to record (task parameters)
+
+
+def _is_message(value) -> bool:
+    return isinstance(value, dict) and set(value) == {"role", "content"} and all(isinstance(v, str) for v in value.values())
+
+
 def to_dataset(records: list[dict]):
     """A ``datasets.Dataset``.  Free-form objects (task params) are stored as JSON text so
-    Arrow does not merge their differing keys into one struct full of nulls."""
+    Arrow does not merge their differing keys into one struct full of nulls.  The choice is made
+    per COLUMN: if any record holds an object there (other than a chat message), every record's
+    value in that column is stored as JSON text, so ``[]``, ``[{}]`` and ``{}`` load too."""
     import datasets
 
-    def arrow_safe(value):
-        if isinstance(value, dict) or (isinstance(value, list) and value and isinstance(value[0], dict)
-                                       and "role" not in value[0]):
-            return json.dumps(value, ensure_ascii=False)
-        return value
+    def free_form(value) -> bool:
+        return isinstance(value, dict) or (isinstance(value, list) and any(
+            isinstance(v, (dict, list)) and not _is_message(v) for v in value))
 
-    return datasets.Dataset.from_list([{k: arrow_safe(v) for k, v in r.items()} for r in records])
+    columns = {k for r in records for k, v in r.items() if k in FREE_FORM_FIELDS or free_form(v)}
+    return datasets.Dataset.from_list([{k: json.dumps(v, ensure_ascii=False) if k in columns else v
+                                        for k, v in r.items()} for r in records])
 
 
 def load(name: str, strict: bool = True, verbose: bool = True):

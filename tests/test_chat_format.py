@@ -2,7 +2,10 @@
 
 import json
 import random
+import re
 import string
+
+from html import unescape
 
 import pytest
 import torch
@@ -167,7 +170,13 @@ def test_mask_html_shows_the_rendered_text(messages):
     pieces = cf._token_texts(TOK, ex["input_ids"])
     assert "".join(pieces) == TOK.apply_chat_template(messages, tokenize=False)   # whole characters, no "�"
     html = cf.mask_html(TOK, ex["input_ids"], ex["labels"])
-    assert html == cf.mask_html(TOK, ex["input_ids"], ex["labels"])
+    # Read the coloured spans back (regex + html.unescape, not the code that wrote them): in order
+    # they spell the rendered chat, and the green ones spell exactly the trained tokens.
+    spans = re.findall(r'<span style="background:(#[0-9a-f]+);[^"]*font-family:monospace">(.*?)</span>', html, re.S)
+    shown = [unescape(text.replace("↵<br>", "\n")) for _, text in spans]
+    assert "".join(shown) == TOK.apply_chat_template(messages, tokenize=False)
+    trained = "".join(t for (colour, _), t in zip(spans, shown) if colour == "#b7e4c7")
+    assert trained == TOK.decode([t for t, lab in zip(ex["input_ids"], ex["labels"]) if lab != X])
     assert html.count("#b7e4c7;color") == sum(1 for p, lab in zip(pieces, ex["labels"]) if p and lab != X)
 
 
@@ -237,6 +246,8 @@ MALFORMED = [
     ({"messages": [U, S, A]}, "role_order", "messages[1]", "system turn may only come first"),
     ({"messages": []}, "missing_assistant", "messages", "no turns"),
     ({"messages": [S, U]}, "missing_assistant", "messages", "last turn is 'user'"),
+    ({"messages": [U, {"role": "assistant", "content": "ok\ud800"}]}, "invalid_text", "messages[1].content", "lone surrogate"),
+    ({"instruction": "\udfff", "input": "", "output": "b"}, "invalid_text", "instruction", "lone surrogate"),
 ]
 
 
@@ -255,7 +266,7 @@ def test_every_error_kind_is_exercised():
 
 
 def test_validate_records_reports_kept_and_dropped():
-    records = [{"messages": [U, A]}, MALFORMED[0][0], {"messages": [S, U, A]}, MALFORMED[-1][0]]
+    records = [{"messages": [U, A]}, MALFORMED[0][0], {"messages": [S, U, A]}, {"messages": [S, U]}]
     kept, report = cf.validate_records(records, file="mixed.jsonl")
     assert kept == [records[0], records[2]] and report.kept == 2
     assert [(e.line, e.kind) for e in report.dropped] == [(2, "wrong_type"), (4, "missing_assistant")]
@@ -315,7 +326,7 @@ def random_json(rng, depth=0):
     if kind < 3:
         return rng.choice(LEAVES)
     if kind == 3:
-        return rng.choice([rng.randint(-10**6, 10**6), rng.random(), "".join(rng.choice("ab \n好<|>") for _ in range(rng.randrange(6)))])
+        return rng.choice([rng.randint(-10**6, 10**6), rng.random(), "".join(rng.choice("ab \n好<|>\ud800") for _ in range(rng.randrange(6)))])
     if kind < 6:
         return [random_json(rng, depth + 1) for _ in range(rng.randrange(4))]
     return {rng.choice(KEYS): random_json(rng, depth + 1) for _ in range(rng.randrange(5))}
@@ -397,15 +408,13 @@ def test_fuzz_generator_covers_both_outcomes_and_every_kind():
 # --- exercises ----------------------------------------------------------------------------------
 
 def test_exercise_checks(capsys):
-    cf.check_trained_token_count(cf.count_trained_tokens(cf.build_sft_example(TOK, cf.EXERCISE_CHAT)["labels"]))
-    kinds = []
-    for r in cf.EXERCISE_RECORDS:
-        try:
-            cf.parse_record(r)
-            kinds.append(None)
-        except cf.ChatFormatError as err:
-            kinds.append(err.kind)
-    cf.check_rejection_kinds(kinds)
+    # Expected answers worked out by hand, not with the functions the checkers call: each assistant
+    # turn trains its content and its <|im_end|>; the records fail as their comments in EXERCISE_RECORDS say.
+    trained = sum(len(TOK(m["content"] + "<|im_end|>", add_special_tokens=False)["input_ids"])
+                  for m in cf.EXERCISE_CHAT if m["role"] == "assistant")
+    assert trained == 7
+    cf.check_trained_token_count(trained)
+    cf.check_rejection_kinds([None, "role_order", "unknown_key", "empty_turn", "wrong_type", "role_order"])
     cf.check_trained_token_count(None)
     cf.check_rejection_kinds(None)
     assert [line[0] for line in capsys.readouterr().out.splitlines()] == ["✅", "✅", "❌", "❌"]
