@@ -223,7 +223,8 @@ def _model_inputs(batch: dict, device) -> dict:
 
 
 def accumulate_gradients(model, micro_batches: list[dict], loss, device, dtype=None, n_targets: int | None = None,
-                         backward=None, no_sync=None, world_size: int = 1) -> tuple[float, list[torch.Tensor]]:
+                         backward=None, no_sync=None, world_size: int = 1,
+                         pad_token_id: int | None = None) -> tuple[float, list[torch.Tensor]]:
     """Forward and backward over the micro-batches of one optimiser step.
 
     Each micro-batch contributes ``sum of its per-target losses / n_targets``, where ``n_targets``
@@ -246,9 +247,23 @@ def accumulate_gradients(model, micro_batches: list[dict], loss, device, dtype=N
             micro = loss.loss_sum(logits, batch["labels"].to(device)) / max(n_targets, 1)
             backward(micro * world_size)
         step_loss += micro.item()
-        config = getattr(getattr(model, "module", model), "config", None)  # DDP wraps the model in .module
-        lengths.append(sequence_lengths(batch, getattr(config, "pad_token_id", None)))
+        lengths.append(sequence_lengths(batch, pad_token_id if pad_token_id is not None else padding_token_id(model)))
     return step_loss, lengths
+
+
+def padding_token_id(model) -> int | None:
+    """The pad id to find padding by when a batch has no 2-D attention mask (packed rows).
+
+    ``model.config.pad_token_id`` is None for many hub models (Qwen2.5 pads with ``<|endoftext|>``
+    but its config names no pad id), so the generation config, where the resolver copies the
+    tokenizer's pad id, is asked next.  Pass ``pad_token_id=tokenizer.pad_token_id`` to
+    :func:`train` to be explicit."""
+    model = getattr(model, "module", model)  # DDP wraps the model in .module
+    for config in (getattr(model, "config", None), getattr(model, "generation_config", None)):
+        pad = getattr(config, "pad_token_id", None)
+        if isinstance(pad, int):
+            return pad
+    return None
 
 
 def sequence_lengths(batch: dict, pad_token_id: int | None = None) -> torch.Tensor:
@@ -294,7 +309,7 @@ def seed_data_order(loader, seed: int) -> None:
 
 def train(model, loader, config: TrainConfig, loss=None, eval_fn=None, checkpoint_dir=None,
           resume: bool = False, stop_after_steps: int | None = None, device=None,
-          accelerator=None) -> TrainResult:
+          accelerator=None, pad_token_id: int | None = None) -> TrainResult:
     """Train ``model`` on the micro-batches of ``loader``; see the module docstring.
 
     ``loader`` yields dicts of tensors with ``labels``.  It is re-iterated each epoch after
@@ -306,6 +321,9 @@ def train(model, loader, config: TrainConfig, loss=None, eval_fn=None, checkpoin
     runs this same loop on its shard of the batches, DDP all-reduces the gradients, and the
     loss is normalised by the trained targets of all ranks together, so N ranks with
     accumulation k see exactly the steps of one process with accumulation N·k.
+
+    ``pad_token_id`` identifies the padding of packed rows (batches without a 2-D attention mask)
+    for the padding and tokens/s report; by default :func:`padding_token_id` reads it off the model.
     """
     from tqdm.auto import tqdm
     from transformers import get_scheduler
@@ -373,7 +391,8 @@ def train(model, loader, config: TrainConfig, loss=None, eval_fn=None, checkpoin
             tick = time.perf_counter()
             n_targets = int(reduce(torch.tensor(sum(loss.count(b) for b in group), device=device)))
             step_loss, lengths = accumulate_gradients(model, group, loss, device, dtype, n_targets,
-                                                      backward=backward, no_sync=no_sync, world_size=world_size)
+                                                      backward=backward, no_sync=no_sync, world_size=world_size,
+                                                      pad_token_id=pad_token_id)
             if config.max_grad_norm is not None:
                 scaler.unscale_(optimizer)
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)

