@@ -3,11 +3,12 @@
     extract -> clean -> annotate -> deduplicate -> validate -> split -> write
 
 * **extract** reads JSONL files line by line and never stops on bad input: a malformed line,
-  invalid UTF-8, a line over ``max_line_bytes`` (read in bounded pieces, never whole), an empty or
-  missing file each become a :class:`course_utils.data.RecordError` naming file, line, field and
-  reason, and the next line is read.  Field checks and record validation reuse
-  :mod:`course_utils.data`; only the line reader is new, because ``read_records`` reads every line
-  whole and knows no fallback encodings.
+  invalid UTF-8, a line over ``max_line_bytes`` (read in bounded pieces, never whole), an empty,
+  missing or non-regular file (a FIFO, a device) each become a :class:`course_utils.data.RecordError`
+  naming file, line, field and reason, and the next line is read.  Lines end at LF, CR LF or a lone
+  CR.  The bounded line reader, the strict JSON parser and the field checks are those of
+  :mod:`course_utils.data`; only fallback encodings are added here.  Record ids default to
+  ``<file>:<line>``, with parent folders added when two inputs share a file name.
 * **clean** applies :func:`course_utils.cleaning.clean_text` and the drop rules.
 * **annotate** keeps given labels, then labels the rest with keyword rules (weak labels), then
   with a small model's pseudo-labels, accepted only above a confidence threshold.
@@ -33,6 +34,7 @@ import codecs
 import hashlib
 import json
 import math
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +42,8 @@ from pathlib import Path
 import numpy as np
 
 from course_utils import cleaning, dedup, splits
-from course_utils.data import LABELS, LANGS, RecordError, one_of, text, validate_record
+from course_utils.data import (LABELS, LANGS, RecordError, check_regular_file, display_name, loads_strict,
+                               one_of, read_lines, text, validate_record)
 from course_utils.small_classifier import ClassifierConfig, predict_proba, train_classifier
 
 LABEL_SOURCES = ["given", "rule", "model"]
@@ -124,27 +127,20 @@ class PipelineResult:
 # extract
 # ---------------------------------------------------------------------------------------------
 
-def read_lines(path: Path, max_line_bytes: int):
-    """Yield (line number, raw bytes or RecordError).  A line longer than ``max_line_bytes`` is
-    skipped in bounded pieces, so a 1 GB line never sits in memory."""
-    with open(path, "rb") as f:
-        number = 0
-        while True:
-            raw = f.readline(max_line_bytes + 1)
-            if not raw:
-                return
-            number += 1
-            if len(raw) > max_line_bytes and not raw.endswith(b"\n"):
-                size = len(raw)
-                while True:
-                    piece = f.readline(1 << 20)
-                    size += len(piece)
-                    if not piece or piece.endswith(b"\n"):
-                        break
-                yield number, RecordError(path.name, number, "<line>",
-                                          f"line of {size} bytes is over the limit of {max_line_bytes} bytes")
-                continue
-            yield number, raw
+def source_names(paths) -> list[str]:
+    """A printable name per input file: its file name, or as many parent folders as it takes to tell
+    two different files of the same name apart (``a/x.jsonl``, ``b/x.jsonl``), because record ids
+    default to ``<name>:<line>``.  Never an absolute path, so outputs do not depend on where you run."""
+    paths = [Path(p) for p in paths]
+    parts = [[display_name(q) for q in reversed([p, *p.parents]) if q.name] for p in paths]
+    real = [os.path.abspath(p) for p in paths]
+    names = []
+    for i, mine in enumerate(parts):
+        k = 1
+        while k < len(mine) and any(real[j] != real[i] and parts[j][-k:] == mine[-k:] for j in range(len(paths))):
+            k += 1
+        names.append("/".join(mine[-k:]))
+    return names
 
 
 def decode_line(raw: bytes, file: str, number: int, fallbacks=()) -> tuple[str, str]:
@@ -163,12 +159,11 @@ def decode_line(raw: bytes, file: str, number: int, fallbacks=()) -> tuple[str, 
 
 
 def parse_raw(line: str, file: str, number: int) -> dict:
-    """The fields the pipeline uses, checked; unknown fields are ignored."""
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        msg = exc.msg.removesuffix(" at")  # json says "Invalid control character at"
-        raise RecordError(file, number, "<json>", f"not valid JSON ({msg} at column {exc.colno})") from None
+    """The fields the pipeline uses, checked; unknown fields are ignored.  The JSON is read strictly
+    (:func:`course_utils.data.loads_strict`: no duplicate keys, NaN, huge numbers or deep nesting).  A
+    lone surrogate in ``text`` is let through to the clean stage, which rejects it into rejected.jsonl
+    (nothing disappears); in ``id`` or ``label`` it is an error here, since ids are written out."""
+    record = loads_strict(line, file, number, check_strings=False)
     if not isinstance(record, dict):
         raise RecordError(file, number, "<record>", f"expected a JSON object, got {type(record).__name__}")
     out = {}
@@ -178,6 +173,8 @@ def parse_raw(line: str, file: str, number: int) -> dict:
                 raise RecordError(file, number, name, "missing required field")
             continue
         reason = check(record[name])
+        if not reason and name != "text" and _has_lone_surrogate(record[name]):
+            reason = "invalid unicode: a lone surrogate (\\ud800-\\udfff) cannot be written as UTF-8"
         if reason:
             raise RecordError(file, number, name, reason)
         out[name] = record[name]
@@ -194,32 +191,38 @@ def failure_kind(err: RecordError) -> str:
 def extract(paths, config: PipelineConfig) -> tuple[list[dict], StageReport, list[RecordError]]:
     records, failures = [], []
     report = StageReport("extract", 0)
-    for path in map(Path, paths):
-        if not path.is_file():
-            failures.append(RecordError(path.name, 0, "<file>", "file not found"))
+    for path, name in zip(map(Path, paths), source_names(paths)):
+        if not os.path.lexists(path):
+            failures.append(RecordError(name, 0, "<file>", "file not found"))
             report.notes["missing file"] += 1
             continue
-        if path.stat().st_size == 0:
-            failures.append(RecordError(path.name, 0, "<file>", "empty file: no records"))
+        try:  # a FIFO would block forever and /dev/zero never ends: regular files only, size-capped
+            size = check_regular_file(path, None, name)  # data.MAX_FILE_BYTES
+        except RecordError as err:
+            failures.append(err)
+            report.notes["unreadable file"] += 1
+            continue
+        if size == 0:
+            failures.append(RecordError(name, 0, "<file>", "empty file: no records"))
             report.notes["empty file"] += 1
             continue
-        for number, raw in read_lines(path, config.max_line_bytes):
+        for number, raw in read_lines(path, config.max_line_bytes, name):
             report.n_in += 1
             try:
                 if isinstance(raw, RecordError):
                     raise raw
-                line, encoding = decode_line(raw, path.name, number, config.fallback_encodings)
+                line, encoding = decode_line(raw, name, number, config.fallback_encodings)
                 if encoding != "utf-8":
                     report.notes[f"decoded as {encoding}"] += 1
                 if not line.strip():
                     report.dropped["blank line"] += 1
                     continue
-                record = parse_raw(line, path.name, number)
+                record = parse_raw(line, name, number)
             except RecordError as err:
                 failures.append(err)
                 report.dropped[failure_kind(err)] += 1
                 continue
-            source = f"{path.name}:{number}"
+            source = f"{name}:{number}"
             records.append({"id": record.get("id", source), "text": record["text"],
                             "label": record.get("label"), "source": source})
     report.kept = len(records)
@@ -434,7 +437,7 @@ def run_pipeline(paths, out_dir, config: PipelineConfig = PipelineConfig()) -> P
     for name, data in payloads.items():
         (out_dir / name).write_bytes(data)
     result = PipelineResult(stages, failures, parts, rejected_rows, {n: sha256(d) for n, d in payloads.items()})
-    inputs = {Path(p).name: file_sha256(Path(p)) for p in paths if Path(p).is_file()}
+    inputs = {name: file_sha256(Path(p)) for p, name in zip(paths, source_names(paths)) if Path(p).is_file()}
     (out_dir / "datasheet.md").write_bytes(datasheet(result, inputs, config).encode("utf-8"))
     result.files["datasheet.md"] = sha256((out_dir / "datasheet.md").read_bytes())
     return result

@@ -159,10 +159,11 @@ def display_name(path) -> str:
     return os.fsencode(Path(path).name).decode("utf-8", "backslashreplace")
 
 
-def check_regular_file(path, max_bytes: int = MAX_FILE_BYTES, name: str | None = None) -> int:
+def check_regular_file(path, max_bytes: int | None = None, name: str | None = None) -> int:
     """The size of ``path``; a :class:`RecordError` (line 0, field ``<file>``) when it is missing, not a
     regular file (a FIFO would block forever, ``/dev/zero`` never ends) or larger than ``max_bytes``."""
     name = name or display_name(path)
+    max_bytes = MAX_FILE_BYTES if max_bytes is None else max_bytes
     try:
         info = os.stat(path)
     except OSError as exc:
@@ -176,12 +177,13 @@ def check_regular_file(path, max_bytes: int = MAX_FILE_BYTES, name: str | None =
     return info.st_size
 
 
-def read_lines(path, max_line_bytes: int = MAX_LINE_BYTES, name: str | None = None, chunk: int = 1 << 16):
+def read_lines(path, max_line_bytes: int | None = None, name: str | None = None, chunk: int = 1 << 16):
     """Yield (line number, bytes without the line ending, or RecordError) for every physical line.
 
     ``\\n``, ``\\r\\n`` and a lone ``\\r`` all end a line (old Mac files use CR only).  A line over
     ``max_line_bytes`` is never held whole: it becomes one RecordError and reading goes on."""
     name = name or display_name(path)
+    max_line_bytes = MAX_LINE_BYTES if max_line_bytes is None else max_line_bytes
     with open(path, "rb") as f:
         number, buffer, overflow = 0, b"", 0
         while True:
@@ -255,11 +257,12 @@ def _checked_float(literal: str) -> float:
     return value
 
 
-def loads_strict(line: str, name: str = "<string>", number: int = 0):
+def loads_strict(line: str, name: str = "<string>", number: int = 0, check_strings: bool = True):
     """``json.loads`` that refuses what plain json accepts silently or crashes on: duplicate keys,
     NaN/Infinity, integer literals over :data:`MAX_INT_DIGITS` digits, floats that overflow, nesting
     deeper than :data:`MAX_DEPTH`, and strings with lone surrogates (``"\\ud800"``: UTF-8 cannot hold
-    them, so they would crash any later write).  Every refusal is a :class:`RecordError`."""
+    them, so they would crash any later write; ``check_strings=False`` leaves that check to the
+    caller).  Every refusal is a :class:`RecordError`."""
     try:
         value = json.loads(line, object_pairs_hook=_pairs_without_duplicates, parse_constant=_reject_constant,
                            parse_int=_checked_int, parse_float=_checked_float)
@@ -270,19 +273,19 @@ def loads_strict(line: str, name: str = "<string>", number: int = 0):
         raise RecordError(name, number, "<json>", f"not accepted: {exc}") from None
     except RecursionError:
         raise RecordError(name, number, "<json>", f"nested deeper than {MAX_DEPTH} levels") from None
-    problem = _structure_problem(value)
+    problem = _structure_problem(value, check_strings)
     if problem:
         raise RecordError(name, number, *problem)
     return value
 
 
-def _structure_problem(value):
+def _structure_problem(value, check_strings: bool = True):
     """(field path, reason) for the first over-deep container or lone surrogate, else None."""
     stack = [(value, "<record>", 0)]
     while stack:
         item, where, depth = stack.pop()
         if isinstance(item, str):
-            if _SURROGATE.search(item):
+            if check_strings and _SURROGATE.search(item):
                 return where, "invalid unicode: a lone surrogate (\\ud800-\\udfff) cannot be stored as UTF-8"
         elif isinstance(item, (dict, list)):
             if depth >= MAX_DEPTH:
@@ -290,7 +293,7 @@ def _structure_problem(value):
             if isinstance(item, dict):
                 for key, child in item.items():
                     path = key if where == "<record>" else f"{where}.{key}"
-                    if _SURROGATE.search(key):
+                    if check_strings and _SURROGATE.search(key):
                         return where, "invalid unicode: a lone surrogate in a key"
                     stack.append((child, path, depth + 1))
             else:
@@ -337,8 +340,8 @@ def _csv_records(path: Path, name: str, report: LoadReport, max_line_bytes: int)
         yield number, dict(zip(header, cells))
 
 
-def raw_records(path: Path, report: LoadReport | None = None, max_line_bytes: int = MAX_LINE_BYTES,
-                max_file_bytes: int = MAX_FILE_BYTES):
+def raw_records(path: Path, report: LoadReport | None = None, max_line_bytes: int | None = None,
+                max_file_bytes: int | None = None):
     """Yield (line number, parsed record or RecordError) from a JSONL or CSV file.
 
     A blank (empty or whitespace-only) line yields ``(number, None)`` and counts in ``report.blank``;
