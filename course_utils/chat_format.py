@@ -71,7 +71,8 @@ def _render(tokenizer, messages, add_generation_prompt=False, **template_kwargs)
 
 def _first_special_token(tokenizer, text: str) -> str | None:
     """The special token that occurs first in ``text`` (the reply's end-of-turn token)."""
-    found = [(text.find(t), t) for t in tokenizer.all_special_tokens if t and t in text]
+    specials = set(tokenizer.all_special_tokens) | {t.content for t in tokenizer.added_tokens_decoder.values() if t.special}
+    found = [(text.find(t), t) for t in specials if t and t in text]
     return min(found)[1] if found else None
 
 
@@ -273,6 +274,13 @@ FORMAT_KEYS = {
     "messages": ({"messages"}, set()),
 }
 TURN_KEYS = {"sharegpt": ("from", "value"), "messages": ("role", "content")}
+# Tool turns carry a tool's output back to the model.  They only make sense paired with the assistant
+# turn that called the tool (its "tool_calls"), which these records cannot hold; say so instead of
+# a bare "unknown role".
+_TOOL_NOTE = ("; a tool turn (a tool's output fed back to the model) needs the assistant turn that called "
+              "the tool ('tool_calls'), which these formats cannot hold: keep such chats as messages with "
+              "tool_calls and label them with build_sft_example_by_diff (notebook 02, section 4)")
+TOOL_ROLE_NOTE = {role: _TOOL_NOTE for role in ("tool", "function", "observation", "ipython")}
 
 # The documented ways a record can be malformed; ChatFormatError.kind is always one of these.
 ERROR_KINDS = {
@@ -372,7 +380,7 @@ def _turns_to_messages(turns, fmt: str) -> list[dict]:
             raise ChatFormatError("wrong_type", f"{where}.{role_key}", f"expected a string, got {_type_name(role)}")
         if role not in ROLE_ALIASES:
             raise ChatFormatError("unknown_role", f"{where}.{role_key}",
-                                  f"{role!r} is not one of {sorted(ROLE_ALIASES)}")
+                                  f"{role!r} is not one of {sorted(ROLE_ALIASES)}" + TOOL_ROLE_NOTE.get(role, ""))
         _check_text(turn[text_key], f"{where}.{text_key}")
         messages.append({"role": ROLE_ALIASES[role], "content": turn[text_key]})
     check_role_order([m["role"] for m in messages], field)

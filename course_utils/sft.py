@@ -22,7 +22,7 @@ import re
 from collections import Counter
 
 from course_utils import tasks
-from course_utils.chat_format import IGNORE_INDEX, build_completion_example, build_sft_example
+from course_utils.chat_format import IGNORE_INDEX, build_sft_example, build_sft_example_by_diff
 from course_utils.exercises import feedback
 
 END_OF_TURN = "<|im_end|>"
@@ -185,30 +185,24 @@ def has_generation_markers(tokenizer) -> bool:
     return bool(tokenizer.chat_template) and re.search(r"{%-?\s*generation\s*-?%}", tokenizer.chat_template) is not None
 
 
-def sft_example(tokenizer, messages, loss_on: str = "assistant", max_length: int | None = None) -> dict:
+def sft_example(tokenizer, messages, loss_on: str = "assistant", max_length: int | None = None,
+                turns: str = "all") -> dict:
     """``input_ids`` / ``labels`` for one conversation.
 
-    ``loss_on="assistant"`` trains the assistant tokens and their end-of-turn token only.  With
-    a template that has ``{% generation %}`` markers this is ``chat_format.build_sft_example``.
-    A template without them (most hub models, e.g. Qwen2.5) is handled for a conversation that
-    ends with the assistant: render the prompt with ``add_generation_prompt=True``, render the
-    whole conversation, and label the characters after the prompt up to the end-of-turn token.
-    ``loss_on="all"`` trains every token, prompt included (the ablation).
+    ``loss_on="assistant"`` trains the assistant tokens and their end-of-turn token only:
+    every assistant turn with ``turns="all"``, the last one with ``turns="last"``.  With a
+    template that has ``{% generation %}`` markers this is ``chat_format.build_sft_example``;
+    a template without them (most hub models, e.g. Qwen2.5) goes through
+    ``chat_format.build_sft_example_by_diff``, which finds each reply by rendering the chat's
+    prefixes and gives the same labels.  ``loss_on="all"`` trains every token, prompt included
+    (the ablation).
     """
     if loss_on not in ("assistant", "all"):
         raise ValueError(f"loss_on must be 'assistant' or 'all', not {loss_on!r}")
     if has_generation_markers(tokenizer):
-        example = build_sft_example(tokenizer, messages, max_length=max_length)
+        example = build_sft_example(tokenizer, messages, max_length=max_length, turns=turns)
     else:
-        if messages[-1]["role"] != "assistant":
-            raise ValueError("the last message must be the assistant's answer")
-        prompt = tokenizer.apply_chat_template(messages[:-1], tokenize=False, add_generation_prompt=True)
-        full = tokenizer.apply_chat_template(messages, tokenize=False)
-        if not full.startswith(prompt):
-            raise ValueError("the chat template renders the prompt differently inside the full conversation")
-        end = full.index(END_OF_TURN, len(prompt)) + len(END_OF_TURN)  # answer + its end-of-turn token
-        example = build_completion_example(tokenizer, prompt, full[len(prompt):end], max_length=max_length,
-                                           add_eos=False)
+        example = build_sft_example_by_diff(tokenizer, messages, max_length=max_length, turns=turns)
     if loss_on == "all":
         example["labels"] = list(example["input_ids"])
     return example
