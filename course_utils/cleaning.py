@@ -19,6 +19,7 @@ the notebook can score every rule against the ``flags`` of ``news_cls``.
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from collections import Counter
@@ -81,11 +82,24 @@ def strip_html(text: str) -> str:
         return text
     pieces = PLACEHOLDER_SPLIT_RE.split(text)  # placeholders (odd positions) pass through untouched
     for i in range(0, len(pieces), 2):
-        parser = _TextExtractor()
-        parser.feed(pieces[i])
-        parser.close()
-        pieces[i] = "".join(parser.parts)
+        pieces[i] = _visible_text(pieces[i])
     return normalize_whitespace("".join(pieces))
+
+
+_MARKED_SECTION_RE = re.compile(r"<!\[(CDATA\[)?(.*?)\]\]?>", re.S)
+
+
+def _visible_text(fragment: str) -> str:
+    # html.parser (Python < 3.13) raises AssertionError on a marked section it does not know,
+    # such as "<![foo]>": CDATA keeps its text, any other marked section is dropped first.
+    fragment = _MARKED_SECTION_RE.sub(lambda m: html.escape(m.group(2)) if m.group(1) else " ", fragment)
+    parser = _TextExtractor()
+    try:
+        parser.feed(fragment)
+        parser.close()
+        return "".join(parser.parts)
+    except AssertionError:  # still malformed: fall back to dropping anything tag-shaped
+        return html.unescape(re.sub(r"<[^<>]*>", " ", fragment))
 
 
 def strip_html_regex(text: str) -> str:
@@ -325,7 +339,13 @@ class Cleaned:
 
 
 def clean_text(text: str) -> Cleaned:
-    """Strip HTML, normalise (NFKC + whitespace), mask personal data; report what changed."""
+    """Strip HTML, normalise (NFKC + whitespace), mask personal data; report what changed.
+
+    Control and zero-width characters go first, so they cannot hide a tag from the HTML step
+    (``"<\\x00script>"`` is a script tag once the NUL is gone).  ``text`` must be a string."""
+    if not isinstance(text, str):
+        raise TypeError(f"clean_text expects a string, got {type(text).__name__}")
+    text = _CONTROL_RE.sub("", _INVISIBLE_RE.sub("", text))
     changes = []
     if looks_like_html(text):
         text = strip_html(text)
@@ -339,8 +359,15 @@ def clean_text(text: str) -> Cleaned:
 
 def clean_batch(batch: dict[str, list], text_column: str = "text", max_len: int = 512) -> dict[str, list]:
     """A ``datasets.map(batched=True)`` function: cleaned text, the changes, and the drop reason
-    ("" when kept) for every row of the batch."""
-    cleaned = [clean_text(t) for t in batch[text_column]]
+    ("" when kept) for every row of the batch.  A missing text (None) becomes "" and is dropped as
+    "empty"; any other non-string raises TypeError naming the row."""
+    cleaned = []
+    for row, t in enumerate(batch[text_column]):
+        if t is None:
+            t = ""
+        elif not isinstance(t, str):
+            raise TypeError(f"row {row}, column {text_column!r}: expected a string, got {type(t).__name__}")
+        cleaned.append(clean_text(t))
     return {text_column: [c.text for c in cleaned],
             "changes": [c.changes for c in cleaned],
             "drop_reason": [drop_reason(c.text, max_len) or "" for c in cleaned]}

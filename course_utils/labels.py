@@ -33,10 +33,19 @@ def class_ids(labels, classes) -> list[int]:
     return [index[label] for label in labels]
 
 
+def _check_ids(ids, num_classes: int, what: str = "class id") -> None:
+    """Negative ids would silently wrap around (``eye(4)[-1]`` is class 3): refuse them by value."""
+    bad = [int(i) for i in ids if not 0 <= int(i) < num_classes]
+    if bad:
+        raise ValueError(f"{what} {bad[0]} is out of range: expected 0 <= id < {num_classes}")
+
+
 def one_hot(ids, num_classes: int):
-    """One row per example with a single 1 at the class id (float, ready for soft-target losses)."""
+    """One row per example with a single 1 at the class id (float, ready for soft-target losses).
+    An id outside ``0 .. num_classes - 1`` raises ValueError naming it."""
     import torch
-    ids = torch.as_tensor(ids, dtype=torch.long)
+    ids = torch.as_tensor(ids, dtype=torch.long).reshape(-1)
+    _check_ids(ids.tolist(), num_classes)
     return torch.eye(num_classes)[ids]
 
 
@@ -47,6 +56,8 @@ def multi_hot(label_sets, classes):
     out = torch.zeros(len(label_sets), len(classes))
     for row, labels in enumerate(label_sets):
         for label in labels:
+            if label not in index:
+                raise ValueError(f"example {row}: unknown label {label!r}; known classes {list(classes)}")
             out[row, index[label]] = 1.0
     return out
 
@@ -54,8 +65,10 @@ def multi_hot(label_sets, classes):
 def softmax_cross_entropy(logits, ids):
     """Multi-class loss by hand: mean of -log softmax(logits)[true class].  Equals F.cross_entropy."""
     import torch
+    ids = torch.as_tensor(ids).long()
+    _check_ids(ids.tolist(), logits.shape[-1])
     log_probs = torch.log_softmax(logits, dim=-1)
-    return -log_probs.gather(1, torch.as_tensor(ids).long().unsqueeze(1)).mean()
+    return -log_probs.gather(1, ids.unsqueeze(1)).mean()
 
 
 def sigmoid_binary_cross_entropy(logits, targets):
@@ -114,14 +127,24 @@ def align_word_labels(word_ids, word_tags, policy: str = "first", label2id=None)
     for word in word_ids:
         if word is None:
             labels.append(IGNORE_INDEX)
-        elif word != previous:
-            labels.append(label2id[word_tags[word]])
+            previous = word
+            continue
+        if isinstance(word, bool) or not isinstance(word, int) or not 0 <= word < len(word_tags):
+            raise ValueError(f"word id {word!r} is out of range: {len(word_tags)} word tags")
+        if word != previous:
+            labels.append(_tag_id(word_tags[word], label2id))
         elif policy == "all":
-            labels.append(label2id[continuation_tag(word_tags[word])])
+            labels.append(_tag_id(continuation_tag(word_tags[word]), label2id))
         else:
             labels.append(IGNORE_INDEX)
         previous = word
     return labels
+
+
+def _tag_id(tag, label2id) -> int:
+    if tag not in label2id:
+        raise ValueError(f"unknown tag {tag!r}; known tags {list(label2id)}")
+    return label2id[tag]
 
 
 def align_char_labels(offsets, char_tags, policy: str = "first", label2id=None) -> list[int]:
@@ -140,10 +163,12 @@ def align_char_labels(offsets, char_tags, policy: str = "first", label2id=None) 
         if end <= start:
             labels.append(IGNORE_INDEX)
             continue
+        if not 0 <= start < len(char_tags):
+            raise ValueError(f"offset ({start}, {end}) is outside the {len(char_tags)} tagged characters")
         if start == previous_start:
-            labels.append(label2id[continuation_tag(char_tags[start])] if policy == "all" else IGNORE_INDEX)
+            labels.append(_tag_id(continuation_tag(char_tags[start]), label2id) if policy == "all" else IGNORE_INDEX)
         else:
-            labels.append(label2id[char_tags[start]])
+            labels.append(_tag_id(char_tags[start], label2id))
         previous_start = start
     return labels
 
@@ -225,6 +250,9 @@ def alignment_html(rows: dict) -> str:
 def id_row(label_ids, id2label=None) -> list:
     """Label ids as tag names for display, keeping -100 as it is."""
     id2label = ID2LABEL if id2label is None else id2label
+    unknown = [i for i in label_ids if i != IGNORE_INDEX and i not in id2label]
+    if unknown:
+        raise ValueError(f"label id {unknown[0]!r} is not -100 and not one of {sorted(id2label)}")
     return [IGNORE_INDEX if i == IGNORE_INDEX else id2label[i] for i in label_ids]
 
 

@@ -1,5 +1,7 @@
 """Label representations and BIO alignment: checked against torch / numpy and hand-worked examples."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -151,8 +153,11 @@ def test_alignment_policies_properties(case):
 # --- exercises ----------------------------------------------------------------------------------
 
 def test_exercise_checks_accept_the_solution_and_reject_none(capsys):
-    labels.check_multi_hot(labels.multi_hot(labels.EXERCISE_LABEL_SETS, LABELS))
-    labels.check_all_subtokens_labels(labels.align_word_labels(labels.EXERCISE_WORD_IDS, labels.EXERCISE_WORD_TAGS, "all"))
+    # Answers worked out by hand (LABELS = sports, finance, tech, entertainment; BIO ids O=0, B-PER=1,
+    # B-ORG=5, I-ORG=6), not with the functions the checkers call.
+    assert LABELS == ["sports", "finance", "tech", "entertainment"]
+    labels.check_multi_hot([[1, 1, 0, 0], [0, 0, 0, 0], [0, 0, 1, 0], [0, 1, 1, 1]])
+    labels.check_all_subtokens_labels([X, 1, 5, 6, 6, 6, 0, 0, X])
     labels.check_multi_hot(None)
     labels.check_all_subtokens_labels(None)
     lines = capsys.readouterr().out.splitlines()
@@ -162,5 +167,8 @@ def test_exercise_checks_accept_the_solution_and_reject_none(capsys):
 def test_alignment_html_is_deterministic_and_coloured():
     rows = {"token": ["[CLS]", "north"], "label": [X, "B-ORG"]}
     html = labels.alignment_html(rows)
-    assert html == labels.alignment_html(rows)
+    cells = re.findall(r'<td style="background:(#[0-9a-f]+);font-weight:(\w+);[^"]*">([^<]*)</td>', html)
+    assert cells == [("#ffffff", "normal", "[CLS]"), ("#ffffff", "normal", "north"),
+                     ("#e9ecef", "normal", "-100"), ("#caffbf", "bold", "B-ORG")]
+    assert re.findall(r"<th[^>]*>([^<]*)</th>", html) == ["token", "label"]
     assert labels.ENTITY_COLOURS["ORG"] in html and labels.IGNORED_COLOUR in html and "<table" in html
