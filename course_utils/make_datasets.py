@@ -6,9 +6,11 @@ byte for byte (a unit test checks this), so the shipped files are reproducible.
 
 Three datasets come out:
 
-* ``news_cls``: short news headlines in Chinese and English, four topics, with
-  deliberate mess (duplicates, HTML, PII, full-width text, empty and over-long
-  texts, wrong labels), each messy row flagged so cleaning lessons can score rules.
+* ``news_cls``: short news headlines in Chinese and English, four topics, 14 templates
+  per topic and language (two of them ambiguous), each row with its ``template_id`` so a
+  split can hold whole templates out; with deliberate mess (duplicates, HTML, PII,
+  full-width text, empty and over-long texts, wrong labels), each messy row flagged so
+  cleaning lessons can score rules.
 * ``ner_bio``: sentences with PER/LOC/ORG entities, Chinese at character level and
   English at word level, tagged in BIO.
 * ``sft_alpaca`` and ``sft_chat``: instruction data whose answers a program can
@@ -27,8 +29,276 @@ from course_utils.data import LABELS
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
 # --- Classification: slot-filled headlines -----------------------------------------------
+#
+# Real news shares its names across sections: a company is in finance and tech news, a club in
+# sports and finance news, a celebrity in entertainment and finance news.  So do these slots,
+# and a topic can only be told from what the headline says happened, not from who is named.
+# Each topic and language has 12 ordinary templates and 2 ambiguous ones (``amb1``, ``amb2``):
+# a headline that a reader could file under two topics, labelled by the rule in the datasheet.
 
 _ZH_SLOTS = {
+    "club": ["北京国安", "上海申花", "广州队", "山东泰山", "浙江队", "成都蓉城", "武汉三镇", "深圳队"],
+    "player": ["张伟", "李娜", "王磊", "刘洋", "陈静", "赵敏", "孙浩", "周婷"],
+    "event": ["全运会", "亚运会", "世锦赛", "公开赛", "联赛决赛", "锦标赛"],
+    "medal": ["金牌", "银牌", "铜牌", "冠军", "亚军"],
+    "company": ["华星科技", "远航集团", "东方银行", "云帆软件", "长江电子", "明德证券", "海川能源", "星河互联"],
+    "product": ["智能手机", "笔记本电脑", "无人机", "智能手表", "电动汽车", "芯片", "云服务器", "机器人"],
+    "platform": ["星河视频", "云帆音乐", "乐享直播", "看点影视"],
+    "star": ["林晓", "杨帆", "苏琪", "韩雪", "郑凯", "吴彤", "何韵", "许诺"],
+    "work": ["星河", "远方", "归途", "长夜", "初心", "山海", "时光", "迷城"],
+    "city": ["北京", "上海", "广州", "深圳", "成都", "杭州", "武汉", "西安"],
+}
+
+_ZH_TEMPLATES = {
+    "sports": [
+        "{club}主场以{a}比{b}战胜{club2}",
+        "{player}在{event}中夺得{medal}",
+        "{city}马拉松今日开跑，{n}名选手参赛",
+        "{club}官宣新主帅，{player}表示期待本赛季",
+        "{player}伤愈复出，帮助{club}取得{a}连胜",
+        "{event}女子组决赛，{player}刷新赛会纪录",
+        "{club}客场{b}比{a}憾负{club2}，排名跌至第{q}位",
+        "{player}梅开二度，{club}逆转{club2}",
+        "{club}门将{player}扑出点球，全队晋级八强",
+        "{event}抽签揭晓，{club}与{club2}同组",
+        "{player}宣布退役，结束{years}年职业生涯",
+        "{city}体育馆将承办{event}，{club}球迷踊跃购票",
+        "{star}现身{city}马拉松，以{a}小时{mins}分完赛",
+        "{company}冠名的{club}迎来{a}连胜，{player}获评全场最佳",
+    ],
+    "finance": [
+        "{company}第{q}季度营收同比增长{pct}%",
+        "{company}股价收涨{pct}%，成交额创新高",
+        "{city}房贷利率下调，{company}预计按揭需求回升",
+        "{city}楼市成交量环比下降{pct}%",
+        "{company}发布年报，净利润达到{n}亿元",
+        "人民币汇率小幅波动，分析师上调{company}目标价至{n}元",
+        "{club}年度收入{n}亿元，商业赞助占比{pct}%",
+        "{star}旗下公司完成{n}亿元融资",
+        "{company}拟以{n}亿元收购{company2}",
+        "{club}母公司申请上市，计划募资{n}亿元",
+        "{company}债券评级遭下调，{q}年内到期债务达{n}亿元",
+        "基金经理增持{company}股份，持股比例升至{pct}%",
+        "{club}以{n}千万元转会费签下{player}",
+        "{star}主演的电影《{work}》票房突破{n}亿元",
+    ],
+    "tech": [
+        "{company}发布新款{product}，续航提升{pct}%",
+        "{company}宣布自研{product}量产",
+        "{city}建成新一代数据中心，算力提升{n}倍",
+        "研究团队提出新算法，{product}能耗降低{pct}%",
+        "{company}开源大模型，参数规模达{n}亿",
+        "{company}推送{product}新固件，修复多个安全漏洞",
+        "{platform}上线新版推荐算法，用户使用时长增加{pct}%",
+        "{company}公开{product}散热专利，采用全新材料",
+        "{city}启动自动驾驶测试，首批{n}辆车上路",
+        "{company}工程师攻克{product}良率难题",
+        "{platform}发生大规模宕机，{company}称已修复",
+        "量子计算取得突破，{company}实现{n}个量子比特",
+        "{club}推出官方{product}应用，球迷可实时查看比赛数据",
+        "{company}为{star}打造虚拟数字人，今日正式上线",
+    ],
+    "entertainment": [
+        "{star}主演的电影《{work}》今日上映",
+        "{star}新专辑《{work}》今日上线",
+        "电视剧《{work}》收视率领跑同时段，{star}获赞",
+        "{star}将在{city}举办巡回演唱会",
+        "综艺节目《{work}》第{q}季定档",
+        "{star}凭借《{work}》获得最佳女主角提名",
+        "{platform}独播剧《{work}》首日播放量破{n}千万",
+        "导演新作《{work}》曝光首支预告，{star}领衔主演",
+        "{star}与{star2}合唱新歌，网友热议",
+        "{city}国际电影节开幕，《{work}》获邀展映",
+        "{star}加盟综艺《{work}》担任常驻嘉宾",
+        "话剧《{work}》在{city}连演{n}场",
+        "{player}跨界出演电影《{work}》，与{star}搭档",
+        "{company}创始人客串网剧《{work}》",
+    ],
+}
+
+_EN_SLOTS = {
+    "club": ["the Lions", "the Falcons", "Riverside FC", "the Comets", "Northport United", "the Tigers",
+             "Harbour City", "the Rangers"],
+    "player": ["Alice Moreno", "Ben Carter", "Chloe Davis", "Daniel Kim", "Emma Novak", "Felix Grant",
+               "Omar Haddad", "Nina Petrova"],
+    "event": ["the national open", "the world championship", "the league final", "the spring games",
+              "the regional cup", "the indoor championship"],
+    "medal": ["gold", "silver", "bronze", "the title"],
+    "company": ["Apex Corp", "Bluewave Inc", "Cedar Bank", "Delta Systems", "Evergreen Energy", "Fusion Labs",
+                "Granite Capital", "Helix Robotics"],
+    "product": ["smartphone", "laptop", "drone", "smartwatch", "electric car", "chip", "cloud server", "robot"],
+    "platform": ["StreamBox", "Vista Video", "TuneHub", "PlayNow"],
+    "star": ["Grace Lee", "Henry Stone", "Iris Walsh", "Jack Reed", "Kate Morgan", "Leo Park", "Maya Cole",
+             "Ruby Hart"],
+    "work": ["Silent River", "Night Train", "Paper Moon", "Blue Hour", "Lost Coast", "Iron Garden",
+             "Glass City", "Red Harbor"],
+    "city": ["London", "Toronto", "Sydney", "Chicago", "Berlin", "Singapore", "Dublin", "Denver"],
+}
+
+_EN_TEMPLATES = {
+    "sports": [
+        "{club} beat {club2} {a}-{b} at home",
+        "{player} wins {medal} at {event}",
+        "{n} runners start the {city} marathon",
+        "{club} name a new head coach as {player} signs on",
+        "{player} returns from injury as {club} extend streak to {a}",
+        "{player} sets a meet record in {event}",
+        "{club} lose {b}-{a} away to {club2} and slip to place {q}",
+        "{player} scores twice as {club} come from behind against {club2}",
+        "Goalkeeper {player} saves a penalty to send {club} through",
+        "Draw for {event} puts {club} and {club2} in the same group",
+        "{player} retires after {years} seasons with {club}",
+        "{city} stadium to host {event} as {club} fans queue for tickets",
+        "{star} finishes the {city} marathon in {a} hours {mins} minutes",
+        "{company}-sponsored {club} win {a} in a row as {player} stars",
+    ],
+    "finance": [
+        "{company} reports {pct}% revenue growth in Q{q}",
+        "{company} shares close up {pct}% on record volume",
+        "Mortgage rates fall in {city} as {company} expects more home loans",
+        "Home sales in {city} fall {pct}% month on month",
+        "{company} posts annual profit of {n} billion",
+        "Analysts raise their {company} price target to {n} dollars",
+        "{club} report revenue of {n} million with sponsorship up {pct}%",
+        "{star}'s holding company raises {n} million in new funding",
+        "{company} agrees to buy {company2} for {n} billion",
+        "Parent company of {club} files for a stock market listing in {city}",
+        "{company} bonds downgraded over {n} billion of debt due within {q} years",
+        "Fund managers raise their stake in {company} to {pct}%",
+        "{club} sign {player} for a {n} million transfer fee",
+        "{star}'s film {work} passes {n} million at the box office",
+    ],
+    "tech": [
+        "{company} unveils a new {product} with {pct}% longer battery life",
+        "{company} starts mass production of its own {product}",
+        "{city} opens a data centre with {n} times more compute",
+        "New algorithm cuts {product} energy use by {pct}%",
+        "{company} open-sources a model with {n} billion parameters",
+        "{company} ships a {product} firmware update that fixes several security flaws",
+        "{platform} rolls out a new recommendation algorithm in {city}",
+        "{company} patents a new cooling design for its {product}",
+        "{city} begins self-driving trials with {n} test cars",
+        "{company} engineers solve a yield problem in {product} production",
+        "{platform} suffers a major outage; {company} says it is fixed",
+        "Quantum computing breakthrough: {company} reaches {n} qubits",
+        "{club} launch an official {product} app with live match data",
+        "{company} builds a digital avatar of {star} for {platform}",
+    ],
+    "entertainment": [
+        "{star}'s new film {work} opens in cinemas today",
+        "{star} releases new album {work}",
+        "TV drama {work} tops the ratings in its slot as {star} wins praise",
+        "{star} announces a concert tour stop in {city}",
+        "Reality show {work} returns for season {q}",
+        "{star} earns a best actress nomination for {work}",
+        "{platform} exclusive {work} draws {n} million views on day one",
+        "First trailer for {work} released, starring {star}",
+        "{star} and {star2} team up on a new duet",
+        "{city} film festival opens; {work} selected for screening",
+        "{star} joins the cast of the variety show {work}",
+        "Stage play {work} runs for {n} nights in {city}",
+        "{player} makes a film debut in {work} alongside {star}",
+        "{company} founder makes a cameo in web series {work}",
+    ],
+}
+
+N_AMBIGUOUS = 2  # the last two templates of every topic and language
+
+
+def template_ids(lang: str, label: str) -> list[str]:
+    """Ids of one topic's templates in one language: ``zh-sports-01`` ... ``-12``, ``-amb1``, ``-amb2``."""
+    n = len((_ZH_TEMPLATES if lang == "zh" else _EN_TEMPLATES)[label])
+    return [f"{lang}-{label}-{k + 1:02d}" for k in range(n - N_AMBIGUOUS)] + \
+        [f"{lang}-{label}-amb{k + 1}" for k in range(N_AMBIGUOUS)]
+
+
+def is_ambiguous_template(template_id: str) -> bool:
+    """True for the templates that straddle two topics (labelled by the datasheet's rule)."""
+    return template_id.rsplit("-", 1)[-1].startswith("amb")
+
+
+def _fill(template: str, slots: dict, rng: random.Random) -> str:
+    values = {}
+    for key, options in slots.items():
+        values[key] = rng.choice(options)
+        values[key + "2"] = rng.choice([o for o in options if o != values[key]])
+    values.update(a=rng.randint(1, 5), b=rng.randint(0, 4), n=rng.randint(2, 99), q=rng.randint(1, 4),
+                  pct=rng.randint(2, 60), years=rng.randint(5, 19), mins=rng.randint(10, 59))
+    return template.format(**values)
+
+
+_FULLWIDTH = {c: chr(ord(c) + 0xFEE0) for c in map(chr, range(0x21, 0x7F))}
+
+
+def _mess(text: str, kind: str, lang: str, rng: random.Random) -> str:
+    """Return a dirty variant of ``text``: the kinds of mess real scraped data has."""
+    if kind == "html":
+        return f"<p>{text}</p><br/>" if rng.random() < 0.5 else f"<div class=\"news\"><b>{text}</b> &amp; more</div>"
+    if kind == "url":
+        tail = f" 详情见 https://news.example.com/a/{rng.randint(1000, 9999)}" if lang == "zh" else f" Read more: https://news.example.org/story/{rng.randint(1000, 9999)}"
+        return text + tail
+    if kind == "email":
+        return text + (f"，投稿请联系 editor{rng.randint(1, 99)}@example.com" if lang == "zh" else f" - tips to desk{rng.randint(1, 99)}@example.org")
+    if kind == "phone":
+        return text + (f"，热线 138-{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}" if lang == "zh" else f" Call +1 415-555-{rng.randint(1000, 9999)}")
+    if kind == "fullwidth":
+        return "".join(_FULLWIDTH.get(c, "\u3000" if c == " " else c) for c in text)
+    if kind == "near_dup":
+        edits = ["！", "。", "…", "（更新）"] if lang == "zh" else ["!", ".", " (updated)", " - report"]
+        return text + rng.choice(edits)
+    if kind == "too_long":
+        return ("，" if lang == "zh" else " ").join([text] * 120)
+    raise ValueError(kind)
+
+
+def make_news_cls(seed: int = 0, per_topic: int = 150) -> list[dict]:
+    """``per_topic`` distinct clean headlines per topic and language, then the flagged mess.
+
+    Templates take turns (row k of a topic uses template k mod 14), so every template fills 10 or
+    11 rows and a split by template knows how many rows it moves."""
+    rng = random.Random(seed)
+    rows, seen = [], set()
+    for lang, templates, slots in (("zh", _ZH_TEMPLATES, _ZH_SLOTS), ("en", _EN_TEMPLATES, _EN_SLOTS)):
+        for label in LABELS:
+            ids = template_ids(lang, label)
+            for k in range(per_topic):
+                j = k % len(ids)
+                text = _fill(templates[label][j], slots, rng)
+                while text in seen:  # every template has at least 32 fillings, so this ends
+                    text = _fill(templates[label][j], slots, rng)
+                seen.add(text)
+                rows.append({"text": text, "label": label, "lang": lang, "template_id": ids[j], "flags": []})
+    rng.shuffle(rows)
+    clean = list(rows)
+    # Deliberate mess: every messy row carries a flag naming what is wrong with it, and keeps the
+    # template of the row it was copied from (so a split by template keeps copies together).
+    for kind, count in (("html", 30), ("url", 30), ("email", 25), ("phone", 25), ("fullwidth", 30), ("too_long", 8)):
+        for src in rng.sample(clean, count):
+            rows.append({**src, "text": _mess(src["text"], kind, src["lang"], rng), "flags": [kind]})
+    for src in rng.sample(clean, 40):
+        rows.append({**src, "flags": ["exact_dup"]})
+    for src in rng.sample(clean, 40):
+        rows.append({**src, "text": _mess(src["text"], "near_dup", src["lang"], rng), "flags": ["near_dup"]})
+    for lang in ("zh", "en"):
+        for blank in ("", "   ", "\n"):
+            rows.append({"text": blank, "label": rng.choice(LABELS), "lang": lang, "template_id": "none",
+                         "flags": ["empty"]})
+    # Planted label errors come from ordinary templates only: on an ambiguous headline the "wrong"
+    # topic could be the one a reader would pick, and then it would not be an error.
+    for src in rng.sample([r for r in clean if not is_ambiguous_template(r["template_id"])], 36):
+        wrong = rng.choice([label for label in LABELS if label != src["label"]])
+        src["label"], src["flags"] = wrong, ["mislabeled"]
+    rng.shuffle(rows)
+    return [{"id": f"cls-{i:05d}", **row} for i, row in enumerate(rows)]
+
+
+# --- The first release of news_cls, kept for the course tokenizer ------------------------
+#
+# The course tokenizer (``course_tokenizer.py``) was trained on the clean headlines of the first
+# release.  Its corpus is rebuilt from this generator, so token ids in every notebook stay the
+# same now that the shipped ``news_cls`` has more templates.
+
+_V1_ZH_SLOTS = {
     "team": ["北京国安", "上海申花", "广州队", "山东泰山", "湖人队", "皇家马德里", "中国女排", "浙江队"],
     "player": ["张伟", "李娜", "王磊", "刘洋", "陈静", "赵敏", "孙浩", "周婷"],
     "event": ["全运会", "亚运会", "世锦赛", "马拉松", "公开赛", "联赛决赛"],
@@ -40,7 +310,7 @@ _ZH_SLOTS = {
     "city": ["北京", "上海", "广州", "深圳", "成都", "杭州", "武汉", "西安"],
 }
 
-_ZH_TEMPLATES = {
+_V1_ZH_TEMPLATES = {
     "sports": [
         "{team}主场以{a}比{b}战胜{team2}",
         "{player}在{event}中夺得{medal}",
@@ -75,7 +345,7 @@ _ZH_TEMPLATES = {
     ],
 }
 
-_EN_SLOTS = {
+_V1_EN_SLOTS = {
     "team": ["the Lions", "the Falcons", "Riverside FC", "the Comets", "Northport United", "the Tigers"],
     "player": ["Alice Moreno", "Ben Carter", "Chloe Davis", "Daniel Kim", "Emma Novak", "Felix Grant"],
     "event": ["the city marathon", "the national open", "the world championship", "the league final"],
@@ -87,7 +357,7 @@ _EN_SLOTS = {
     "city": ["London", "Toronto", "Sydney", "Chicago", "Berlin", "Singapore"],
 }
 
-_EN_TEMPLATES = {
+_V1_EN_TEMPLATES = {
     "sports": [
         "{team} beat {team2} {a}-{b} at home",
         "{player} wins {medal} at {event}",
@@ -123,7 +393,7 @@ _EN_TEMPLATES = {
 }
 
 
-def _fill(template: str, slots: dict, rng: random.Random) -> str:
+def _fill_v1(template: str, slots: dict, rng: random.Random) -> str:
     values = {key: rng.choice(options) for key, options in slots.items()}
     values["team2"] = rng.choice([t for t in slots["team"] if t != values["team"]])
     values.update(a=rng.randint(1, 5), b=rng.randint(0, 4), n=rng.randint(2, 99),
@@ -131,38 +401,15 @@ def _fill(template: str, slots: dict, rng: random.Random) -> str:
     return template.format(**values)
 
 
-_FULLWIDTH = {c: chr(ord(c) + 0xFEE0) for c in map(chr, range(0x21, 0x7F))}
-
-
-def _mess(text: str, kind: str, lang: str, rng: random.Random) -> str:
-    """Return a dirty variant of ``text``: the kinds of mess real scraped data has."""
-    if kind == "html":
-        return f"<p>{text}</p><br/>" if rng.random() < 0.5 else f"<div class=\"news\"><b>{text}</b> &amp; more</div>"
-    if kind == "url":
-        tail = f" 详情见 https://news.example.com/a/{rng.randint(1000, 9999)}" if lang == "zh" else f" Read more: https://news.example.org/story/{rng.randint(1000, 9999)}"
-        return text + tail
-    if kind == "email":
-        return text + (f"，投稿请联系 editor{rng.randint(1, 99)}@example.com" if lang == "zh" else f" - tips to desk{rng.randint(1, 99)}@example.org")
-    if kind == "phone":
-        return text + (f"，热线 138-{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}" if lang == "zh" else f" Call +1 415-555-{rng.randint(1000, 9999)}")
-    if kind == "fullwidth":
-        return "".join(_FULLWIDTH.get(c, "\u3000" if c == " " else c) for c in text)
-    if kind == "near_dup":
-        edits = ["！", "。", "…", "（更新）"] if lang == "zh" else ["!", ".", " (updated)", " - report"]
-        return text + rng.choice(edits)
-    if kind == "too_long":
-        return ("，" if lang == "zh" else " ").join([text] * 120)
-    raise ValueError(kind)
-
-
-def make_news_cls(seed: int = 0) -> list[dict]:
+def make_news_cls_v1(seed: int = 0) -> list[dict]:
+    """The first release of ``news_cls`` (six templates per topic and language, no ``template_id``)."""
     rng = random.Random(seed)
     rows, seen = [], set()
-    for lang, templates, slots in (("zh", _ZH_TEMPLATES, _ZH_SLOTS), ("en", _EN_TEMPLATES, _EN_SLOTS)):
+    for lang, templates, slots in (("zh", _V1_ZH_TEMPLATES, _V1_ZH_SLOTS), ("en", _V1_EN_TEMPLATES, _V1_EN_SLOTS)):
         for label in LABELS:
             made = 0
             while made < 150:
-                text = _fill(rng.choice(templates[label]), slots, rng)
+                text = _fill_v1(rng.choice(templates[label]), slots, rng)
                 if text in seen:
                     continue
                 seen.add(text)

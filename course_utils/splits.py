@@ -6,6 +6,9 @@
   one author, one template...): if a group straddles train and test, the test set partly measures
   memory, not generalisation (leakage, 数据泄露).  Groups are assigned greedily, largest first, to
   the split and class that are furthest below their target, so classes stay balanced too.
+* :func:`template_split`: whole templates go to one split, cut per stratum (topic and language) by
+  number of templates, so every test headline comes from a template the model never saw: the
+  test measures generalisation to new phrasings, not recall of familiar ones.
 * :func:`kfold_indices`: stratified (optionally group-aware) k-fold cross-validation folds;
   :func:`mean_and_spread` summarises the k scores as mean and sample standard deviation.
 * :func:`straddling_groups`: the property a group split must have: zero groups in two splits.
@@ -99,6 +102,32 @@ def group_split(labels, groups, fractions=(0.8, 0.1, 0.1), seed: int = 0,
             s = int(np.argmax(target - filled))  # the split furthest below its target
             filled[s] += size
             parts[names[s]].extend(table[g][0])
+    return {name: np.array(sorted(p), dtype=int) for name, p in parts.items()}
+
+
+def template_split(template_ids, strata, fractions=(0.6, 0.2, 0.2), seed: int = 0,
+                   names=SPLIT_NAMES) -> dict[str, np.ndarray]:
+    """Index arrays per split such that every template lies in one split.
+
+    ``strata`` gives each row's stratum, e.g. ``(label, lang)``; a template belongs to the
+    stratum of most of its rows (a row whose label was corrupted does not move it).  In each
+    stratum the templates are shuffled and cut by :func:`split_counts` of their number, so with
+    14 templates and (0.6, 0.2, 0.2) each stratum gives 8 / 3 / 3 templates to train / validation
+    / test."""
+    template_ids, strata = list(template_ids), [tuple(s) if isinstance(s, list) else s for s in strata]
+    table = _group_table(strata, template_ids)
+    by_stratum = defaultdict(list)
+    for t, (_, stratum) in table.items():
+        by_stratum[stratum].append(t)
+    rng = np.random.default_rng(seed)
+    parts = {name: [] for name in names}
+    for stratum in sorted(by_stratum, key=str):
+        tids = sorted(by_stratum[stratum], key=str)
+        tids = [tids[i] for i in rng.permutation(len(tids))]
+        cuts = np.cumsum([0] + split_counts(len(tids), fractions))
+        for name, lo, hi in zip(names, cuts[:-1], cuts[1:]):
+            for t in tids[lo:hi]:
+                parts[name].extend(table[t][0])
     return {name: np.array(sorted(p), dtype=int) for name, p in parts.items()}
 
 

@@ -15,7 +15,7 @@ def write_lines(path, lines):
     return path
 
 
-GOOD = {"id": "x", "text": "球队夺冠", "label": "sports", "lang": "zh", "flags": []}
+GOOD = {"id": "x", "text": "球队夺冠", "label": "sports", "lang": "zh", "template_id": "zh-sports-01", "flags": []}
 
 
 @pytest.mark.parametrize("name", data.list_datasets())

@@ -72,3 +72,29 @@ def test_mean_and_spread_is_the_sample_std():
     scores = [0.9, 0.95, 0.85, 1.0]
     mean, spread = splits.mean_and_spread(scores)
     assert mean == pytest.approx(statistics.mean(scores)) and spread == pytest.approx(statistics.stdev(scores))
+
+
+def test_template_split_holds_whole_templates_out_per_stratum():
+    # 2 strata x 5 templates x 3 rows; one row of template "a0" carries another stratum's label.
+    tids = [f"{s}{t}" for s in "ab" for t in range(5) for _ in range(3)]
+    strata = [tid[0] for tid in tids]
+    strata[0] = "b"
+    parts = splits.template_split(tids, strata, (0.6, 0.2, 0.2), seed=1)
+    assert sorted(np.concatenate(list(parts.values())).tolist()) == list(range(len(tids)))
+    assert splits.straddling_groups(tids, parts) == 0
+    for s in "ab":  # split_counts(5, (0.6, 0.2, 0.2)) == [3, 1, 1] templates in every stratum
+        per_split = [len({tids[i] for i in parts[name] if tids[i][0] == s}) for name in splits.SPLIT_NAMES]
+        assert per_split == [3, 1, 1]
+
+
+def test_template_split_of_news_cls_leaves_every_test_template_unseen():
+    from course_utils.data import load_records
+    rows = [r for r in load_records("news_cls") if set(r["flags"]) <= {"mislabeled"}]
+    parts = splits.template_split([r["template_id"] for r in rows], [(r["label"], r["lang"]) for r in rows])
+    seen = {rows[i]["template_id"] for i in parts["train"]}
+    tested = {rows[i]["template_id"] for i in parts["test"]}
+    assert not seen & tested
+    # 14 templates per topic and language -> 8 / 3 / 3, and every one of the 8 strata is in the test
+    assert len(seen) == 8 * 8 and len(tested) == 8 * 3
+    assert {tid.rsplit("-", 1)[0] for tid in tested} == {f"{lang}-{label}" for lang in ("zh", "en")
+                                                         for label in ("sports", "finance", "tech", "entertainment")}
