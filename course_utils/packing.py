@@ -10,7 +10,9 @@ Padding wastes compute on positions that carry no token.  Three ways to batch SF
 A packed row must not let one example see another.  Two ingredients do that: ``position_ids``
 that restart at 0 for every example (so rotary positions are the ones the example has alone),
 and an attention mask that is causal *within* each example and blocks attention *across*
-examples (block-diagonal, 块对角).  :func:`block_causal_mask` builds that mask explicitly.
+examples (block-diagonal, 块对角).  :func:`block_causal_mask` builds that mask explicitly, and
+:func:`additive_mask` turns it into the 0 / most-negative float form that both the ``sdpa`` and
+the ``eager`` attention of transformers apply correctly (eager would ADD a boolean mask).
 transformers (v5) can also derive it from the restarting ``position_ids``, but only when no
 2-D ``attention_mask`` and no KV cache are passed (``use_cache=False``); tests/test_packing.py
 shows both the safe set-ups and the ones that leak.
@@ -64,7 +66,17 @@ def pack_examples(examples, max_length: int, pad_token_id: int) -> list[dict]:
     ``seq_lengths`` (the real examples' lengths, in order) and ``n_real``.  The room left at the
     end is filled with pad tokens whose labels are -100 and whose positions also restart at 0,
     so they form one more "example" that nothing real attends to.
+
+    Every example must have at least one token and exactly one label per token (labels are not
+    shifted); otherwise a ValueError names the example, because a misaligned example would move
+    labels onto its neighbour in the row.
     """
+    for i, e in enumerate(examples):
+        n_ids, n_labels = len(e["input_ids"]), len(e["labels"])
+        if n_ids == 0:
+            raise ValueError(f"example {i} is empty (no input_ids); drop it before packing")
+        if n_ids != n_labels:
+            raise ValueError(f"example {i}: {n_labels} labels for {n_ids} input_ids; they must align one to one")
     bins = best_fit_decreasing([len(e["input_ids"]) for e in examples], max_length)
     rows = []
     for members in bins:
@@ -107,6 +119,17 @@ def block_causal_mask(segments):
     return (same & causal)[:, None]
 
 
+def additive_mask(allowed, dtype=None):
+    """A boolean "may attend" mask as the float mask transformers' attention adds to the scores:
+    0 where allowed, the most negative finite value of ``dtype`` where blocked (what transformers'
+    own eager masks use, so a row never becomes all -inf).  The ``eager`` attention adds whatever
+    mask it gets, so a BOOLEAN mask there adds 1 instead of blocking; this form works for eager and
+    sdpa alike."""
+    import torch
+    dtype = dtype or torch.float32
+    return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(~allowed, torch.finfo(dtype).min)
+
+
 @dataclass
 class PackedCollator:
     """Stack packed rows into tensors.
@@ -114,20 +137,35 @@ class PackedCollator:
     ``mask="position_ids"`` returns ``input_ids``, ``labels`` and ``position_ids`` only: call the
     model with ``use_cache=False`` (or ``model.config.use_cache = False``) and transformers
     builds the per-example mask from the restarting positions.  ``mask="4d"`` also returns the
-    explicit block-diagonal causal ``attention_mask``, which works with any setting.
+    explicit block-diagonal causal ``attention_mask`` as an additive float mask (:func:`additive_mask`,
+    dtype ``mask_dtype``), which works with ``attn_implementation="sdpa"`` and ``"eager"`` and with the
+    KV cache on (tests/test_packing.py checks both implementations against the examples run alone).
+
+    Rows must all have the same length, with ``labels`` and ``position_ids`` as long as ``input_ids``
+    (rows from :func:`pack_examples` do); otherwise a ValueError names the row.
     """
 
     mask: str = "position_ids"
+    mask_dtype: object = None  # torch dtype of the 4-D mask; None = float32
 
     def __call__(self, rows):
         import torch
+        if self.mask not in ("position_ids", "4d"):
+            raise ValueError(f"mask must be 'position_ids' or '4d', not {self.mask!r}")
+        if not rows:
+            raise ValueError("no rows to collate")
+        width = len(rows[0]["input_ids"])
+        for i, r in enumerate(rows):
+            lengths = {key: len(r[key]) for key in ("input_ids", "labels", "position_ids")}
+            if set(lengths.values()) != {width}:
+                raise ValueError(f"row {i}: lengths {lengths}; every row needs {width} of each")
+            if sum(r["seq_lengths"]) > width:
+                raise ValueError(f"row {i}: seq_lengths add up to {sum(r['seq_lengths'])}, more than the row's {width}")
         batch = {key: torch.tensor([r[key] for r in rows], dtype=torch.long)
                  for key in ("input_ids", "labels", "position_ids")}
         if self.mask == "4d":
-            width = batch["input_ids"].size(1)
-            batch["attention_mask"] = block_causal_mask([segment_ids(r["seq_lengths"], width) for r in rows])
-        elif self.mask != "position_ids":
-            raise ValueError(f"mask must be 'position_ids' or '4d', not {self.mask!r}")
+            allowed = block_causal_mask([segment_ids(r["seq_lengths"], width) for r in rows])
+            batch["attention_mask"] = additive_mask(allowed, self.mask_dtype)
         return batch
 
 

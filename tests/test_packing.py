@@ -18,7 +18,7 @@ from transformers import AutoModelForCausalLM, DataCollatorWithFlattening
 from course_utils.chat_format import SFTCollator
 from course_utils.course_tokenizer import load_course_tokenizer
 from course_utils.models import small_causal_config
-from course_utils.packing import (IGNORE_INDEX, PackedCollator, best_fit_decreasing, block_causal_mask,
+from course_utils.packing import (IGNORE_INDEX, PackedCollator, additive_mask, best_fit_decreasing, block_causal_mask,
                                   dynamic_padding_fraction, fixed_padding_fraction, pack_examples,
                                   packed_padding_fraction, segment_ids)
 from course_utils.training import CausalLMCrossEntropy, TrainConfig, sequence_lengths, train
@@ -212,3 +212,65 @@ def test_packed_loss_equals_sum_of_alone_losses(tiny_llama):
                     for e in examples)
     torch.testing.assert_close(packed, alone, atol=1e-4, rtol=1e-5)
     assert loss.count({"labels": labels}) == sum(len(e["input_ids"]) - 1 for e in examples)
+
+
+# --- issue 13: the explicit mask under sdpa AND eager; misaligned input refused ----------------
+
+@pytest.fixture(scope="module", params=["sdpa", "eager"])
+def llama_by_impl(request):
+    torch.manual_seed(0)
+    config = small_causal_config(load_course_tokenizer(), hidden_size=64, intermediate_size=128,
+                                 num_attention_heads=4, num_key_value_heads=4)
+    return AutoModelForCausalLM.from_config(config, attn_implementation=request.param).eval()
+
+
+def test_4d_mask_gives_the_alone_logits_under_sdpa_and_eager(llama_by_impl):
+    assert llama_by_impl.config._attn_implementation in ("sdpa", "eager")
+    examples = _examples([9, 6, 4], seed=1)
+    for kwargs in ({}, {"use_cache": True}):
+        pairs, _, _ = _alone_and_packed(llama_by_impl, examples, PackedCollator(mask="4d"), **kwargs)
+        for alone, packed in pairs:
+            torch.testing.assert_close(packed, alone, atol=1e-5, rtol=1e-5)
+
+
+def test_boolean_4d_mask_leaks_under_eager_which_is_why_the_collator_sends_floats(llama_by_impl):
+    examples = _examples([9, 6, 4], seed=1)
+
+    def boolean(rows):
+        batch = PackedCollator(mask="4d")(rows)
+        batch["attention_mask"] = batch["attention_mask"] == 0   # back to True = may attend
+        return batch
+
+    pairs, _, _ = _alone_and_packed(llama_by_impl, examples, boolean)
+    worst = max((packed - alone).abs().max().item() for alone, packed in pairs)
+    if llama_by_impl.config._attn_implementation == "eager":
+        assert worst > 1e-2       # eager ADDS the mask: True becomes +1, nothing is blocked
+    else:
+        assert worst < 1e-5       # sdpa reads a boolean mask as "may attend"
+
+
+def test_additive_mask_values():
+    allowed = torch.tensor([[True, False], [True, True]])
+    out = additive_mask(allowed, torch.float16)
+    assert out.dtype == torch.float16
+    assert out.tolist() == [[0.0, -65504.0], [0.0, 0.0]]
+
+
+@pytest.mark.parametrize("bad, words", [
+    ({"input_ids": [], "labels": []}, "example 1 is empty"),
+    ({"input_ids": [5, 6, 7], "labels": [5, 6]}, "example 1: 2 labels for 3 input_ids"),
+    ({"input_ids": [5], "labels": [5, 6]}, "example 1: 2 labels for 1 input_ids"),
+])
+def test_pack_examples_refuses_empty_and_misaligned_examples(bad, words):
+    good = {"input_ids": [1, 2], "labels": [1, 2]}
+    with pytest.raises(ValueError, match=words):
+        pack_examples([good, bad, good], 8, 0)
+
+
+def test_packed_collator_refuses_rows_of_different_lengths():
+    rows = pack_examples(_examples([3, 2]), 5, 0) + pack_examples(_examples([3]), 4, 0)
+    with pytest.raises(ValueError, match="row 1: lengths"):
+        PackedCollator(mask="4d")(rows)
+    row = pack_examples(_examples([3]), 4, 0)[0]
+    with pytest.raises(ValueError, match="row 0: lengths"):
+        PackedCollator()([{**row, "labels": row["labels"][:-1]}])
