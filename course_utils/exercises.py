@@ -1,13 +1,97 @@
-"""Instant feedback for exercises.  Each topic module defines ``check_*`` functions that
-compute the expected answer themselves and report through :func:`feedback`."""
+"""Instant feedback for exercises.
+
+Each topic module defines ``check_*`` functions that compute the expected answer themselves and
+report through one of the functions here:
+
+* :func:`check_answer` for an exercise whose answer is a value.  With no answer yet it says only
+  what to do; a wrong answer gets the explanation of a recognised common mistake ("you averaged
+  in the ignored position"), or else the next of a few tiered hints, from a nudge to the method.
+* :func:`check_code` for a "write the code" exercise: the learner's function is run on generated
+  inputs beside the package's version, and the first input where they differ is shown.
+* :func:`feedback` is the older one-line form, kept for checks that have a single hint.
+"""
 
 from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any, Callable, Iterable, Sequence
+
+NOT_ANSWERED = "📝 No answer yet: set `answer` above and run the cell again."
+_attempts: dict[str, int] = defaultdict(int)
 
 
 def feedback(ok: bool, hint: str) -> None:
     """Print one line: a tick when right, else the hint.  (Returns None, so a notebook cell
     that ends with a check shows only the line.)"""
     print("✅ Correct!" if ok else f"❌ Not yet. Hint: {hint}")
+
+
+def same_value(answer: Any, expected: Any, rel: float = 1e-4, abs_tol: float = 1e-6) -> bool:
+    """Equality that forgives float rounding (also inside lists and tuples) but not types of mistake."""
+    if isinstance(expected, float) or isinstance(answer, float):
+        try:
+            return math.isclose(float(answer), float(expected), rel_tol=rel, abs_tol=abs_tol)
+        except (TypeError, ValueError):
+            return False
+    if isinstance(expected, (list, tuple)) and isinstance(answer, (list, tuple)):
+        return len(answer) == len(expected) and all(same_value(a, e, rel, abs_tol) for a, e in zip(answer, expected))
+    try:
+        return bool(answer == expected)
+    except Exception:  # e.g. comparing tensors of different shapes
+        return False
+
+
+def check_answer(answer: Any, expected: Any, *, key: str, hints: Sequence[str],
+                 mistakes: Iterable[tuple[Any, str]] = (), equal: Callable[[Any, Any], bool] = same_value,
+                 why: str = "") -> bool:
+    """Check a value answer and print one line of feedback.  Returns whether it was right.
+
+    ``hints`` go from a nudge to the method; attempt *k* shows hint *k* (the last one repeats).
+    ``mistakes`` pairs a wrong answer that learners often give with what went wrong; it is
+    recognised before any hint is shown.  ``key`` names the exercise, so attempts are counted
+    per exercise.  ``why`` is printed after a correct answer, to consolidate the idea."""
+    if answer is None or answer is Ellipsis:
+        print(NOT_ANSWERED)
+        return False
+    if equal(answer, expected):
+        print("✅ Correct!" + (f" {why}" if why else ""))
+        _attempts.pop(key, None)
+        return True
+    for wrong, explanation in mistakes:
+        if equal(answer, wrong):
+            print(f"❌ Not yet: {explanation}")
+            return False
+    _attempts[key] += 1
+    k = min(_attempts[key], len(hints))
+    print(f"❌ Not yet (attempt {_attempts[key]}). Hint {k} of {len(hints)}: {hints[k - 1]}")
+    return False
+
+
+def check_code(function: Callable | None, reference: Callable, cases: Iterable[tuple], *,
+               equal: Callable[[Any, Any], bool] = same_value, describe: Callable[[tuple], str] = repr) -> bool:
+    """Run the learner's ``function`` and the package's ``reference`` on every case (a tuple of
+    arguments) and report the first disagreement.  Returns whether every case agreed."""
+    if function is None:
+        print("📝 No code yet: write the function above and run the cell again.")
+        return False
+    n = 0
+    for args in cases:
+        n += 1
+        expected = reference(*args)
+        try:
+            got = function(*args)
+        except NotImplementedError:
+            print("📝 No code yet: replace `raise NotImplementedError` with your implementation.")
+            return False
+        except Exception as error:  # the learner's bug, shown with the input that triggered it
+            print(f"❌ Case {n} raised {type(error).__name__}: {error}\n   input: {describe(args)}")
+            return False
+        if not equal(got, expected):
+            print(f"❌ Case {n} differs.\n   input:    {describe(args)}\n   expected: {expected!r}\n   got:      {got!r}")
+            return False
+    print(f"✅ Correct on all {n} generated cases!")
+    return True
 
 
 def check_finance_zh_count(answer) -> None:
