@@ -200,8 +200,14 @@ def minhash_signatures(texts: list[str], num_perm: int = 128, k: int = 5, seed: 
 
 def estimate_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> float | np.ndarray:
     """Share of positions where two signatures agree: an unbiased estimate of Jaccard similarity.
-    Works on single signatures or row-wise on two (n, num_perm) arrays."""
-    return (np.asarray(sig_a) == np.asarray(sig_b)).mean(axis=-1)
+    Works on single signatures or row-wise on two (n, num_perm) arrays.
+
+    Two texts with no shingles (empty signatures, all ``EMPTY``) estimate 0.0, as :func:`jaccard`
+    of two empty sets is 0.0: agreeing on "nothing" is not similarity."""
+    sig_a, sig_b = np.asarray(sig_a), np.asarray(sig_b)
+    both_empty = (sig_a == EMPTY).all(axis=-1) & (sig_b == EMPTY).all(axis=-1)
+    out = np.where(both_empty, 0.0, (sig_a == sig_b).mean(axis=-1))
+    return out[()] if out.ndim == 0 else out  # a number for one pair, as before
 
 
 # ---------------------------------------------------------------------------------------------

@@ -45,17 +45,25 @@ def logsumexp(logits: torch.Tensor, dim: int = -1, keepdim: bool = False) -> tor
     return out if keepdim else out.squeeze(dim)
 
 
+def _minus_max(logits: torch.Tensor, dim: int) -> torch.Tensor:
+    """z - max(z).  A row of all -inf is left as it is (its max would give -inf - -inf = nan too
+    early); a row holding +inf gives nan, as in torch: +inf logits have no probability distribution."""
+    m = logits.amax(dim=dim, keepdim=True)
+    m = torch.where(m == float("-inf"), torch.zeros_like(m), m).detach()
+    return logits - m
+
+
 def log_softmax(logits: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    """log p = z - logsumexp(z): the stable form every framework uses."""
-    return logits - logsumexp(logits, dim=dim, keepdim=True)
+    """log p = z - logsumexp(z), computed as (z - max z) - log(sum(exp(z - max z))): the stable
+    form every framework uses.  Matches ``torch.log_softmax`` also for inf and nan entries."""
+    shifted = _minus_max(logits, dim)
+    return shifted - torch.log(torch.exp(shifted).sum(dim=dim, keepdim=True))
 
 
 def softmax(logits: torch.Tensor, dim: int = -1) -> torch.Tensor:
     """Stable softmax: exp(z - max z) / sum(exp(z - max z)).  Subtracting the max changes nothing
     mathematically (it cancels) but keeps every exp in [0, 1]."""
-    m = logits.amax(dim=dim, keepdim=True)
-    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m)).detach()
-    exp = torch.exp(logits - m)
+    exp = torch.exp(_minus_max(logits, dim))
     return exp / exp.sum(dim=dim, keepdim=True)
 
 
@@ -183,10 +191,15 @@ def token_mean_loss(logits: torch.Tensor, labels: torch.Tensor, ignore_index: in
 
 def sequence_mean_loss(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
     """Mean over sequences of each sequence's own token mean: every SEQUENCE weighs the same,
-    so a token of a short answer counts more than a token of a long one."""
+    so a token of a short answer counts more than a token of a long one.
+
+    A sequence whose labels are all ``ignore_index`` has no loss of its own (0 / 0): it is left out
+    of the mean, not counted as 0 and not allowed to turn the batch into NaN.  If no sequence has a
+    trained token the result is NaN, as ``F.cross_entropy`` gives for an all-ignored batch."""
     per_token = cross_entropy(logits, labels, ignore_index=ignore_index, reduction="none")
     counts = (labels != ignore_index).sum(dim=-1)
-    return (per_token.sum(dim=-1) / counts).mean()
+    trained = counts > 0
+    return (per_token.sum(dim=-1)[trained] / counts[trained]).mean()
 
 
 def perplexity(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:

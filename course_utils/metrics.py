@@ -5,6 +5,12 @@ predicted ones.  Precision (精确率) of a class divides its diagonal cell by i
 (召回率) by its row sum, and F1 is their harmonic mean.  *Macro* averages (宏平均) weigh every
 class equally, whatever its size.
 
+Convention for classes that never occur (宏平均中的缺席类别): a class listed in ``labels`` that is in
+neither ``y_true`` nor ``y_pred`` has precision, recall and F1 of 0, and still counts in the macro
+average.  That is scikit-learn's ``precision_recall_fscore_support(..., labels=range(C),
+zero_division=0)`` (tests/test_metrics.py checks it); scikit-learn WITHOUT ``labels=`` leaves such a
+class out of the average, which gives a higher macro score on a test set missing a class.
+
 ROC-AUC is the probability that a random positive scores higher than a random negative (ties count
 one half), which is the Mann-Whitney U statistic divided by (positives x negatives).
 """
@@ -19,8 +25,14 @@ import numpy as np
 def confusion_matrix(y_true, y_pred, num_classes: int | None = None) -> np.ndarray:
     """``cm[i, j]`` = number of examples of true class ``i`` predicted as class ``j``."""
     y_true, y_pred = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true has {y_true.size} labels, y_pred {y_pred.size}")
     if num_classes is None:
         num_classes = int(max(y_true.max(initial=-1), y_pred.max(initial=-1))) + 1
+    for name, ids in (("y_true", y_true), ("y_pred", y_pred)):
+        bad = ids[(ids < 0) | (ids >= num_classes)]
+        if bad.size:  # np.add.at would wrap a negative id around to the last class
+            raise ValueError(f"{name} has class id {int(bad[0])}, outside 0 .. {num_classes - 1}")
     cm = np.zeros((num_classes, num_classes), dtype=int)
     np.add.at(cm, (y_true, y_pred), 1)
     return cm

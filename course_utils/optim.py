@@ -258,9 +258,14 @@ def _grads(parameters) -> list[torch.Tensor]:
 
 
 def _norm_of(grads: list[torch.Tensor]) -> torch.Tensor:
+    """sqrt(sum of g^2) per tensor, then the same over the per-tensor norms, in the gradients' own
+    dtype, as ``clip_grad_norm_`` computes it.  So it overflows where torch does: fp32 squares pass
+    3.4e38 once an entry passes ~1.8e19, the norm is inf, and clipping then zeroes the gradients
+    (0 * inf entries become nan), exactly as torch does, so a training loop can see the spike."""
     if not grads:
         return torch.tensor(0.0)
-    return torch.sqrt(sum((g.double() ** 2).sum() for g in grads)).to(grads[0].dtype)
+    per_tensor = torch.stack([torch.sqrt((g ** 2).sum()) for g in grads])
+    return torch.sqrt((per_tensor ** 2).sum())
 
 
 def global_grad_norm(parameters) -> torch.Tensor:

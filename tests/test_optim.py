@@ -108,7 +108,24 @@ def test_clip_by_global_norm_matches_torch(max_norm, dtype):
     assert torch.allclose(ours, ref, rtol=tol)
     for a, b in zip(model.parameters(), twin.parameters()):
         assert torch.allclose(a.grad, b.grad, rtol=tol, atol=tol)
-    assert O.global_grad_norm(model.parameters()).item() <= max(max_norm, ref.item()) * (1 + 1e-5)
+    # After clipping the norm is exactly torch's norm times torch's factor: max_norm when the norm was
+    # above it (minus the eps), unchanged below.  A clip that did nothing, or scaled wrongly, fails.
+    after = torch.linalg.vector_norm(torch.cat([p.grad.flatten() for p in twin.parameters()]).double()).item()
+    expected = ref.item() * min(1.0, max_norm / (ref.item() + 1e-6))
+    assert O.global_grad_norm(model.parameters()).item() == pytest.approx(expected, rel=tol * 10)
+    assert after == pytest.approx(expected, rel=tol * 10)
+    assert (expected < ref.item()) == (max_norm < ref.item())  # the cases do reach both branches
+
+
+@pytest.mark.parametrize("values", [[1e30, 1e30], [3e19, 1.0], [float("inf"), 1.0], [float("nan"), 2.0],
+                                    [1e19, -1e19], [0.0, 0.0]])
+def test_clip_by_global_norm_matches_torch_on_overflow_inf_nan_and_zero(values):
+    ours, theirs = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))
+    ours.grad, theirs.grad = torch.tensor(values), torch.tensor(values)
+    norm = O.clip_by_global_norm([ours], 1.0)
+    ref = torch.nn.utils.clip_grad_norm_([theirs], 1.0)
+    torch.testing.assert_close(norm, ref, equal_nan=True)
+    torch.testing.assert_close(ours.grad, theirs.grad, equal_nan=True)
 
 
 def test_global_clipping_keeps_direction_per_tensor_does_not():
