@@ -547,3 +547,14 @@ def check_rejection_kinds(answer) -> None:
             expected.append(err.kind)
     feedback(list(answer or []) == expected, f"give one entry per record, each None or one of {sorted(ERROR_KINDS)}; "
                                              "check keys first, then types, empty text, then role order.")
+
+
+def check_last_turn_text(answer) -> None:
+    """Exercise: the text trained in EXERCISE_CHAT under the Mistral format with ``turns="last"``."""
+    from course_utils.chat_templates import format_tokenizer
+    from course_utils.exercises import feedback
+    tok = format_tokenizer("mistral")
+    example = build_sft_example_by_diff(tok, EXERCISE_CHAT, turns="last")
+    expected = tok.decode([t for t, lab in zip(example["input_ids"], example["labels"]) if lab != IGNORE_INDEX])
+    feedback(answer == expected, "only the last reply is trained, with its end-of-turn token; in Mistral's format "
+                                 "the prompt ends at '[/INST]', so the model also writes the space before the reply.")

@@ -229,3 +229,10 @@ def test_tool_role_error_says_why():
         cf.parse_record({"messages": [{"role": "user", "content": "x"}, {"role": "tool", "content": "{}"},
                                       {"role": "assistant", "content": "ok"}]})
     assert err.value.kind == "unknown_role"
+
+
+def test_exercise_last_turn_text(capsys):
+    cf.check_last_turn_text(" ABC</s>")          # worked by hand from the Mistral docs: " " + reply + "</s>"
+    cf.check_last_turn_text("ABC</s>")           # forgets the space the model writes after [/INST]
+    right, wrong = capsys.readouterr().out.splitlines()
+    assert right == "✅ Correct!" and wrong.startswith("❌")

@@ -93,10 +93,7 @@ def test_template_without_generation_markers_gives_the_same_labels(tokenizer, al
         messages = sft.to_messages(record, system="Answer briefly." if i % 2 else None)
         marked = build_sft_example(tokenizer, messages)
         derived = sft.sft_example(plain, messages)
-        n = len(derived["input_ids"])  # the marked version also has the template's final "\n" (untrained)
-        assert derived["input_ids"] == marked["input_ids"][:n]
-        assert derived["labels"] == marked["labels"][:n]
-        assert set(marked["labels"][n:]) <= {IGNORE_INDEX}
+        assert derived == marked      # same tokens (the template's final "\n" included, untrained), same labels
 
 
 def test_trained_token_share_worked_example():
