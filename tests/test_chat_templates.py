@@ -87,15 +87,18 @@ def test_trained_tokens_are_exactly_the_replies_and_their_end_of_turn(name, mess
 @settings(max_examples=40, **PROPERTY)
 @given(messages=chats())
 def test_prompt_tokens_are_a_prefix_and_training_starts_right_after(name, messages):
-    """Generation sends the prompt rendered with add_generation_prompt=True: its tokens must be the
-    first tokens of the training sequence, and the last reply's first trained token comes next."""
+    """Generation sends the history rendered with add_generation_prompt=True: at every assistant turn its
+    tokens must be the first tokens of the training sequence, and that turn's first trained token comes next."""
     tok = TOKENIZERS[name]
-    prompt = tok(tok.apply_chat_template(messages[:-1], tokenize=False, add_generation_prompt=True),
-                 add_special_tokens=False)["input_ids"]
-    example = cf.build_sft_example_by_diff(tok, messages, turns="last")
-    n = len(prompt)
-    assert example["input_ids"][:n] == prompt
-    assert example["labels"][:n] == [X] * n and example["labels"][n] != X
+    example = cf.build_sft_example_by_diff(tok, messages)
+    last = cf.build_sft_example_by_diff(tok, messages, turns="last")
+    for i in [k for k, m in enumerate(messages) if m["role"] == "assistant"]:
+        prompt = tok(tok.apply_chat_template(messages[:i], tokenize=False, add_generation_prompt=True),
+                     add_special_tokens=False)["input_ids"]
+        n = len(prompt)
+        assert example["input_ids"][:n] == prompt
+        assert example["labels"][n - 1] == X and example["labels"][n] != X
+    assert last["labels"][:n] == [X] * n and last["labels"][n:] == example["labels"][n:]
 
 
 def marker_free(tokenizer):
