@@ -105,7 +105,8 @@ def test_split_heads_then_attention_matches_torch_multihead_layout():
 
 def test_check_functions(capsys):
     am = [[1, 1, 0]]
-    right = A.combine_masks(A.causal_mask(3), A.padding_mask(torch.tensor(am)))
+    # by hand: query i may see key j when j <= i and key j is not padding (the third token is)
+    right = torch.tensor([[[[True, False, False], [True, True, False], [True, True, False]]]])
     A.check_causal_padding_mask(am, right)
     A.check_causal_padding_mask(am, A.causal_mask(3))
     q = [[1.0, 0.0], [0.0, 1.0]]
