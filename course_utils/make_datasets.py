@@ -561,7 +561,11 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
             f.write(json.dumps(row, ensure_ascii=False, sort_keys=False) + "\n")
 
 
-def build_all(out_dir: Path = DATA_DIR) -> dict[str, int]:
+def build_all(out_dir: Path | str = "course_data") -> dict[str, int]:
+    """Write every dataset and the course tokenizer into ``out_dir`` (default ``./course_data``).
+    The default never points into the installed package: regenerating the shipped files is an
+    explicit ``build_all(DATA_DIR)`` (or ``python -m course_utils.make_datasets --into-package``)."""
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     made = {
         "news_cls": make_news_cls(),
@@ -577,5 +581,7 @@ def build_all(out_dir: Path = DATA_DIR) -> dict[str, int]:
 
 
 if __name__ == "__main__":
-    for name, count in build_all().items():
+    import sys
+    target = DATA_DIR if sys.argv[1:] == ["--into-package"] else (sys.argv[1] if sys.argv[1:] else "course_data")
+    for name, count in build_all(target).items():
         print(f"{name}: {count} records")
