@@ -108,10 +108,12 @@ def register_cjk_font() -> str | None:
     installed = {f.name for f in font_manager.fontManager.ttflist}
     family = next((name for name in CJK_FONT_NAMES if name in installed), None)
     if family is None:
-        reason = f" (matplotlib {matplotlib.__version__} could not load {'; '.join(skipped)})" if skipped else ""
-        print(f"No CJK font found{reason}: Chinese plot labels will show as boxes. "
-              "Install one with `pip install manimgx-fonts-cjk` or `apt-get install fonts-noto-cjk`.",
-              file=sys.stderr)
+        if skipped:  # the font is installed, this matplotlib cannot read it
+            reason = f" (matplotlib {matplotlib.__version__} could not load {'; '.join(skipped)})"
+            remedy = "matplotlib>=3.11 reads it; or `apt-get install fonts-noto-cjk`."
+        else:
+            reason, remedy = "", "Install one with `pip install manimgx-fonts-cjk` or `apt-get install fonts-noto-cjk`."
+        print(f"No CJK font found{reason}: Chinese plot labels will show as boxes. {remedy}", file=sys.stderr)
         return None
     matplotlib.rcParams["font.sans-serif"] = [family] + [
         f for f in matplotlib.rcParams["font.sans-serif"] if f != family]

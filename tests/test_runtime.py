@@ -104,6 +104,7 @@ def test_a_font_that_fails_to_load_is_skipped_with_one_stderr_line(monkeypatch, 
     lines = captured.err.splitlines()
     assert len(lines) == 1 and lines[0].startswith("No CJK font found")
     assert "NotoSansCJK-VF.otf.ttc: RuntimeError: Can not load face" in lines[0]
+    assert "matplotlib>=3.11 reads it" in lines[0]  # installed but unreadable: the remedy is not "pip install" it
 
 
 def test_an_unreadable_font_file_with_the_real_addfont_does_not_raise(monkeypatch, tmp_path, capsys):
