@@ -103,7 +103,7 @@ def test_setup_cell_is_silent_outside_colab(notebook):
 # On Colab a learner has only the notebook: every repository file it names must be a full link at COURSE_REF.
 MARKDOWN_LINK = re.compile(r"\[((?:[^\[\]]|\[[^\]]*\])*)\]\(([^)\s]+)\)")
 REPO_LINK = re.compile(rf"https://github\.com/{re.escape(COURSE_REPO)}/(blob|tree)/([^/]+)/([^#?]+)")
-REPO_MENTION = re.compile(r"(?<![\w/.-])(?:notebooks/solutions/|solutions/|benchmarks/|tests/|\.ci/)\S*|DATASHEET\.md")
+REPO_MENTION = re.compile(r"(?<![\w/.-])(?:notebooks/solutions/|solutions/|benchmarks/|tests/|\.ci/)[^\s`'\")\]]*|DATASHEET\.md")
 
 
 def repository_link_problems(text: str) -> list[str]:
