@@ -308,11 +308,15 @@ def install_probes() -> None:
     pad_id = int(os.environ.get("COURSE_HUB_PAD_ID", "-1"))
     original_example = sft.sft_example
 
+    built = [0]
+
     def sft_example(tokenizer, messages, *args, **kwargs):
         example = original_example(tokenizer, messages, *args, **kwargs)
         loss_on = kwargs.get("loss_on", args[0] if args else "assistant")
-        _log({"kind": "sft_example", "messages": messages, "loss_on": loss_on,
-              "input_ids": [int(x) for x in example["input_ids"]], "labels": [int(x) for x in example["labels"]]})
+        built[0] += 1
+        if built[0] <= 300 or built[0] % 50 == 0:  # notebook 08 builds ~30,000: log a spread sample
+            _log({"kind": "sft_example", "messages": messages, "loss_on": loss_on,
+                  "input_ids": [int(x) for x in example["input_ids"]], "labels": [int(x) for x in example["labels"]]})
         return example
 
     counted = []

@@ -215,3 +215,20 @@ def test_alpaca_zh_stub_has_the_real_columns_and_slices(stub_datasets, monkeypat
     ds = hub.load_public_dataset("shibing624/alpaca-zh", split="train[:10]", fallback="sft_alpaca")
     assert ds.column_names == ["instruction", "input", "output"] and len(ds) == 10
     assert "(10 rows)" in capsys.readouterr().out
+
+
+def test_the_courses_qwen25_template_renders_like_the_published_one(qwen):
+    """course_utils.chat_templates reproduces Qwen2.5-Instruct's format without copying it; with
+    a system message given (the defaults differ: the base model's is "You are a helpful
+    assistant.", the Instruct model's names Qwen) both must render the same text."""
+    from course_utils import chat_templates
+    course = chat_templates.format_tokenizer("qwen2.5")
+    conversations = [
+        [{"role": "system", "content": "你是助手。"}, {"role": "user", "content": "1+1=?"},
+         {"role": "assistant", "content": "2"}, {"role": "user", "content": " 再见 "}],
+        [{"role": "system", "content": "S"}, {"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo\n"}],
+    ]
+    for messages in conversations:
+        for add in (False, True):
+            assert course.apply_chat_template(messages, tokenize=False, add_generation_prompt=add) == \
+                qwen.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add)
