@@ -4,7 +4,11 @@ The recipe the notebook follows:
 
 1. split the verifiable tasks so that every test prompt is unseen in training
    (:func:`make_split`: a held-out phrasing per task, and fresh training records that never
-   repeat a test prompt);
+   repeat a test prompt).  On tasks that share their input (:func:`make_shared_input_split`)
+   each test item is also asked without its instruction, with another task's instruction and in
+   the held-out phrasing (:func:`control_version`), so that instruction following can be tested
+   against a control; :func:`augment_instructions` (EDA) and :func:`paraphrase_instructions`
+   (hand-written wordings) vary the training instructions;
 2. render each record with the tokenizer's chat template and train only the assistant's tokens
    and its end-of-turn token (``chat_format.build_sft_example``; :func:`sft_example` also
    handles templates without ``{% generation %}`` markers and the all-tokens ablation);
@@ -145,9 +149,122 @@ def augment_instructions(records, share: float, seed: int, **reword_kwargs) -> l
     return out
 
 
+def paraphrase_instructions(records, share: float, seed: int) -> list[dict]:
+    """Like :func:`augment_instructions`, but a chosen record's instruction is rendered from a
+    hand-written, meaning-preserving wording of its task (``tasks.PARAPHRASES``, marked
+    ``paraphrased=True``).  The same ``share`` of records changes, so the two augmentations
+    differ only in how the new wording is made."""
+    rng = random.Random(seed)
+    out = []
+    for record in records:
+        record = dict(record)
+        if rng.random() < share:
+            template = rng.choice(tasks.PARAPHRASES[(record["task"], record["lang"])])
+            record["instruction"], _ = tasks.render_text(record["task"], record["lang"], template, record["params"])
+            record["paraphrased"] = True
+        out.append(record)
+    return out
+
+
+# --- 1c. Controls: does the model read the instruction at all? ------------------------------
+# On tasks that share their input (``tasks.FAMILIES``) the input alone cannot decide the answer.
+# Each test item is asked four ways; only "full" beating "no instruction" on the same items shows
+# that the instruction is being followed.
+
+CONTROLS = ("full", "no_instruction", "wrong_instruction", "held_out_phrasing")
+
+
+def _slot_values(template: str, task: str, lang: str, params: dict) -> list[str]:
+    """The values a template's slots take for these parameters (``{c}`` -> ``"v"``), in order."""
+    import string as _string
+    names = [name for _, name, _, _ in _string.Formatter().parse(template) if name]
+    rendered = [tasks.render_text(task, lang, "{" + name + "}", params)[0] for name in names]
+    return rendered
+
+
+def other_task(task: str) -> str:
+    """The next task of ``task``'s family (cyclically): the "wrong instruction" asked of the same input."""
+    members = tasks.FAMILIES[tasks.FAMILY_OF[task]]
+    return members[(members.index(task) + 1) % len(members)]
+
+
+def control_version(record: dict, control: str, held_out: int = 2) -> dict:
+    """``record`` (a shared-input task in a trained phrasing) asked one of the :data:`CONTROLS` ways.
+
+    * ``full``: unchanged;
+    * ``no_instruction``: the instruction is replaced by its slot values only (``"v"`` for
+      "contains v"; nothing for most tasks), the input is kept;
+    * ``wrong_instruction``: the instruction of :func:`other_task`, same phrasing, same input.
+      ``task`` and ``output`` become that task's, so exact match measures following the
+      instruction given; ``asked_task``/``original_output`` keep the original;
+    * ``held_out_phrasing``: the same item in phrasing ``held_out``, never trained on.
+    """
+    if control not in CONTROLS:
+        raise ValueError(f"control must be one of {CONTROLS}, not {control!r}")
+    task, lang, params = record["task"], record["lang"], record["params"]
+    out = dict(record, control=control)
+    k = template_index(record)
+    if control == "no_instruction":
+        out["instruction"] = " ".join(_slot_values(tasks.TEMPLATES[(task, lang)][k], task, lang, params))
+    elif control == "wrong_instruction":
+        other = other_task(task)
+        out.update(task=other, template_id=f"{other}-{lang}-{k}", asked_task=task, original_output=record["output"],
+                   output=tasks.solve(other, lang, params))
+        out["instruction"], _ = tasks.render(other, lang, k, params)
+    elif control == "held_out_phrasing":
+        out["template_id"] = f"{task}-{lang}-{held_out}"
+        out["instruction"], _ = tasks.render(task, lang, held_out, params)
+    return out
+
+
+def make_shared_input_split(n_inputs: int, n_train: int, seed: int, families=None, held_out: int = 2) -> dict:
+    """Test items on which only the instruction decides the answer, and training records.
+
+    ``test``: for each family and language, ``n_inputs`` inputs drawn with
+    ``tasks.sample_family_params``; each input is asked with *every* task of its family, in a
+    trained phrasing chosen at random.  ``train``: ``n_train`` fresh records of the same tasks in
+    the trained phrasings, drawn with another seed; any whose prompt (instruction + input) is a
+    test prompt is dropped.  The held-out phrasing is never trained on.
+    """
+    families = tuple(families or tasks.FAMILIES)
+    phrasings = tuple(k for k in (0, 1, 2) if k != held_out)
+    rng = random.Random(seed)
+    test = []
+    for family in families:
+        for lang in ("zh", "en"):
+            for _ in range(n_inputs):
+                params = tasks.sample_family_params(family, lang, rng)
+                for task in tasks.FAMILIES[family]:
+                    k = rng.choice(phrasings)
+                    instruction, inp = tasks.render(task, lang, k, params)
+                    test.append({"lang": lang, "task": task, "template_id": f"{task}-{lang}-{k}",
+                                 "instruction": instruction, "input": inp,
+                                 "output": tasks.solve(task, lang, params), "params": params})
+    test_prompts = {(r["lang"], user_message(r)) for r in test}
+    rng = random.Random(seed + 1)
+    names = [t for f in families for t in tasks.FAMILIES[f]]
+    train = []
+    while len(train) < n_train:
+        task, lang, k = rng.choice(names), rng.choice(("zh", "en")), rng.choice(phrasings)
+        params = tasks.sample_family_params(tasks.FAMILY_OF[task], lang, rng)
+        instruction, inp = tasks.render(task, lang, k, params)
+        record = {"lang": lang, "task": task, "template_id": f"{task}-{lang}-{k}", "instruction": instruction,
+                  "input": inp, "output": tasks.solve(task, lang, params), "params": params}
+        if (lang, user_message(record)) not in test_prompts:
+            train.append(record)
+    return {"train": train, "test": test}
+
+
+def correct(records, generations) -> list[bool]:
+    """Per item: the answer is right and the turn was closed (what :func:`score` averages)."""
+    return [bool(g["ended"] and tasks.is_correct(r, g["prediction"]))
+            for r, g in zip(records, generations, strict=True)]
+
+
 def user_message(record: dict) -> str:
-    """The user turn of an alpaca record: the instruction, then the input on a new line if any."""
-    return record["instruction"] + ("\n" + record["input"] if record["input"] else "")
+    """The user turn of an alpaca record: the instruction, then the input on a new line if any
+    (an empty instruction, as in the no-instruction control, leaves the input alone)."""
+    return "\n".join(part for part in (record["instruction"], record["input"]) if part)
 
 
 def to_messages(record: dict, with_answer: bool = True, system: str | None = None) -> list[dict]:
@@ -261,14 +378,8 @@ def score(records, generations) -> dict:
 
 
 # --- Online: a public Chinese instruction set ----------------------------------------------
-
-def load_public_zh_instructions(online: bool, n: int = 1000):
-    """The first ``n`` rows of alpaca-zh as alpaca records when the hub answers, else None."""
-    if not online:
-        return None
-    from datasets import load_dataset
-    rows = load_dataset(PUBLIC_ZH_INSTRUCTIONS, split=f"train[:{n}]")
-    return [{"instruction": r["instruction"], "input": r["input"], "output": r["output"]} for r in rows]
+# Loaded in notebook 08 with ``course_utils.hub.load_public_dataset(PUBLIC_ZH_INSTRUCTIONS, ...)``,
+# which pins the revision and prints one line saying where the data came from.
 
 
 # --- Exercises ---------------------------------------------------------------------------

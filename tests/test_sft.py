@@ -260,3 +260,60 @@ def test_exercise_checks_accept_the_hand_computed_answers(capsys):
     sft.check_position_ids(None)
     lines = capsys.readouterr().out.splitlines()
     assert [line.startswith("✅") for line in lines] == [True, True, True, False, False]
+
+
+# --- shared-input tasks and the instruction controls ----------------------------------------------
+
+def test_controls_of_one_item_by_hand():
+    record = {"lang": "en", "task": "first", "template_id": "first-en-0", "params": {"s": "qwer", "c": "z"},
+              "instruction": "What is the first letter of the string below?", "input": "qwer", "output": "q"}
+    full, bare, wrong, held = (sft.control_version(record, c) for c in sft.CONTROLS)
+    assert sft.user_message(full) == "What is the first letter of the string below?\nqwer"
+    assert sft.user_message(bare) == "qwer" and bare["output"] == "q"
+    # the next task of the string family is "last": its instruction, its answer, same input
+    assert sft.user_message(wrong) == "What is the last letter of the string below?\nqwer"
+    assert (wrong["task"], wrong["output"], wrong["original_output"]) == ("last", "r", "q")
+    assert sft.user_message(held) == "Look at the letters below and tell me the first one.\nqwer"
+    assert held["output"] == "q" and sft.template_index(held) == 2
+    # a slot value stays in the no-instruction control: "contains z" keeps the z
+    contains = dict(record, task="contains", template_id="contains-en-1", output="no",
+                    instruction="Is the letter z in this string? yes/no")
+    assert sft.user_message(sft.control_version(contains, "no_instruction")) == "z\nqwer"
+    with pytest.raises(ValueError):
+        sft.control_version(record, "none")
+
+
+def test_shared_input_split_asks_every_input_every_way_and_keeps_test_prompts_out():
+    split = sft.make_shared_input_split(n_inputs=4, n_train=3000, seed=11)
+    test, train_part = split["test"], split["train"]
+    # 4 inputs x 2 languages x (4 string + 2 quantity + 3 record tasks)
+    assert len(test) == 4 * 2 * 9 and len(train_part) == 3000
+    by_input = Counter((r["lang"], r["input"]) for r in test)
+    # each input is asked with every task of its family (a repeated input only adds more)
+    assert min(by_input.values()) >= 2 and set(by_input.values()) - {2, 3, 4, 6, 8} == set()
+    assert {sft.template_index(r) for r in test} | {sft.template_index(r) for r in train_part} == {0, 1}
+    prompts = {(r["lang"], sft.user_message(r)) for r in train_part}
+    assert not any((r["lang"], sft.user_message(r)) in prompts for r in test)
+    assert all(tasks.is_correct(r, r["output"]) for r in test + train_part)
+    assert {r["task"] for r in train_part} == set(tasks.SHARED_INPUT_TASKS)
+
+
+def test_paraphrase_instructions_changes_a_share_and_keeps_answers():
+    records = sft.make_shared_input_split(n_inputs=1, n_train=1000, seed=3)["train"]
+    out = sft.paraphrase_instructions(records, share=0.5, seed=0)
+    changed = [o for o in out if o.get("paraphrased")]
+    assert 400 < len(changed) < 600
+    assert all(o["input"] == r["input"] and o["output"] == r["output"] for o, r in zip(out, records))
+    pools = {key: set(pool) for key, pool in tasks.PARAPHRASES.items()}
+    for o in changed:
+        template = next(t for t in pools[(o["task"], o["lang"])]
+                        if tasks.render_text(o["task"], o["lang"], t, o["params"])[0] == o["instruction"])
+        assert template not in tasks.TEMPLATES[(o["task"], o["lang"])]
+    assert not any(r.get("paraphrased") for r in records)
+
+
+def test_correct_needs_the_answer_and_a_closed_turn():
+    records = [{"task": "age", "lang": "en", "params": {"name": "Ben", "age": 30, "city": "Dublin"}}] * 3
+    gens = [{"prediction": "30", "ended": True}, {"prediction": "30", "ended": False},
+            {"prediction": "Dublin", "ended": True}]
+    assert sft.correct(records, gens) == [True, False, False]
