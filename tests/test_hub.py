@@ -232,3 +232,42 @@ def test_the_courses_qwen25_template_renders_like_the_published_one(qwen):
         for add in (False, True):
             assert course.apply_chat_template(messages, tokenize=False, add_generation_prompt=add) == \
                 qwen.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add)
+
+
+def test_a_gpu_with_internet_downloads_at_the_pinned_revision(monkeypatch, tmp_path):
+    """No cache, hub reachable, a GPU: the real id is loaded from the hub at the pinned revision."""
+    import huggingface_hub.constants
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setattr("course_utils.runtime.hub_reachable", lambda timeout=2.0: True)
+    monkeypatch.setattr(hub, "gpu_present", lambda: True)
+    monkeypatch.delenv(hub.FORCE_ON_CPU_ENV, raising=False)
+    route = hub.decide(hub.QWEN)
+    assert (route.use, route.cached, route.revision) == (True, False, hub.QWEN25_05B_REVISION)
+    loads = []
+
+    def from_pretrained(hub_id, **kwargs):
+        loads.append((hub_id, kwargs.get("revision"), kwargs.get("local_files_only")))
+        raise OSError("stubbed: no download in tests")
+
+    from transformers import AutoModelForCausalLM
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", from_pretrained)
+    resolved = models.resolve_causal_lm(hub.QWEN, verbose=False, num_hidden_layers=1)
+    assert loads == [(hub.QWEN, hub.QWEN25_05B_REVISION, False)]
+    assert resolved.source == "config" and resolved.reason == "could not load Qwen/Qwen2.5-0.5B: OSError"
+
+
+def test_load_public_dataset_online_says_hub(stub_datasets, monkeypatch, capsys):
+    monkeypatch.setattr("course_utils.runtime.hub_reachable", lambda timeout=2.0: True)
+    monkeypatch.setattr(hub, "gpu_present", lambda: True)
+    ds = hub.load_public_dataset("clue/clue", "tnews", split="train[:5%]", fallback="news_cls")
+    assert capsys.readouterr().out == "Dataset: clue/clue/tnews train[:5%] from the Hugging Face hub (30 rows)\n"
+    assert len(ds) == 30
+
+
+def test_offline_mode_restores_the_flags():
+    import datasets.config
+    import huggingface_hub.constants
+    before = (huggingface_hub.constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE)
+    with hub.offline_mode():
+        assert huggingface_hub.constants.HF_HUB_OFFLINE and datasets.config.HF_HUB_OFFLINE
+    assert (huggingface_hub.constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE) == before
