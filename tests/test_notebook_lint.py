@@ -143,3 +143,26 @@ def test_repository_files_are_linked_at_the_pinned_ref(notebook):
     problems = [f"cell {i}: {problem}" for i, cell in enumerate(nb["cells"]) if cell["cell_type"] == "markdown"
                 for problem in repository_link_problems("".join(cell["source"]))]
     assert not problems, "\n".join(problems)
+
+
+def test_sync_setup_rewrites_only_the_setup_cell_and_the_badge(tmp_path):
+    import nbformat
+
+    from course_utils.notebooks import sync_setup
+
+    old_badge = ("[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+                 "(https://colab.research.google.com/github/someone/old/blob/main/notebooks/99_x.ipynb)")
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell(f"# 99 · X\n\n{old_badge}\n\nSee `tests/`."),
+        nbformat.v4.new_code_cell("# old setup\nimport sys", execution_count=1),
+        nbformat.v4.new_code_cell("print(1)", execution_count=2,
+                                  outputs=[nbformat.v4.new_output("stream", name="stdout", text="1\n")]),
+    ])
+    path = tmp_path / "99_x.ipynb"
+    nbformat.write(nb, path)
+    assert sync_setup(path) is True
+    synced = nbformat.read(path, as_version=4)
+    assert synced.cells[1].source == SETUP_CELL and synced.cells[1].execution_count == 1
+    assert synced.cells[0].source == f"# 99 · X\n\n{colab_badge('99_x.ipynb')}\n\nSee `tests/`."
+    assert synced.cells[2] == nb.cells[2]  # later cells and outputs untouched
+    assert sync_setup(path) is False  # idempotent
