@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 # --- Pinned revisions ----------------------------------------------------------------------
 
@@ -75,15 +76,19 @@ def forced_on_cpu() -> bool:
     return os.environ.get(FORCE_ON_CPU_ENV, "0").lower() in ("1", "true", "yes")
 
 
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+
+
 def in_local_cache(repo_id: str, revision: str | None = None, repo_type: str = "model") -> bool:
     """Whether the hub cache holds a snapshot of ``repo_id`` at ``revision`` (no network:
-    ``snapshot_download(local_files_only=True)`` only reads the cache folders)."""
+    ``snapshot_download(local_files_only=True)`` only reads the cache folders).  For a model the
+    snapshot must hold weights: a cached config.json alone (from ``AutoConfig``) does not count."""
     from huggingface_hub import snapshot_download
     try:
-        snapshot_download(repo_id, repo_type=repo_type, revision=revision, local_files_only=True)
-        return True
+        folder = Path(snapshot_download(repo_id, repo_type=repo_type, revision=revision, local_files_only=True))
     except Exception:  # LocalEntryNotFoundError, or an id that is not a repo name at all
         return False
+    return repo_type != "model" or any((folder / name).exists() for name in WEIGHT_FILES)
 
 
 @dataclass

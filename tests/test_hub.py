@@ -271,3 +271,16 @@ def test_offline_mode_restores_the_flags():
     with hub.offline_mode():
         assert huggingface_hub.constants.HF_HUB_OFFLINE and datasets.config.HF_HUB_OFFLINE
     assert (huggingface_hub.constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE) == before
+
+
+def test_a_cached_config_alone_is_not_classroom_mode(use_cache, tmp_path, monkeypatch):
+    """AutoConfig caches config.json only; that must not send the resolver to a cache without weights."""
+    import huggingface_hub.constants
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    snapshot = use_cache / "models--Qwen--Qwen2.5-0.5B" / "snapshots" / hub.QWEN25_05B_REVISION
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.json").write_text((snapshot / "config.json").read_text())
+    standins.add_to_cache(tmp_path, hub.QWEN, tmp_path / "config", hub.QWEN25_05B_REVISION)
+    assert not hub.in_local_cache(hub.QWEN, hub.QWEN25_05B_REVISION)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(use_cache))
+    assert hub.in_local_cache(hub.QWEN, hub.QWEN25_05B_REVISION)
