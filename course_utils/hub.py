@@ -34,20 +34,24 @@ ALPACA_ZH = "shibing624/alpaca-zh"
 # A commit of Qwen/Qwen2.5-0.5B whose tokenizer_config.json holds the chat template the course
 # relies on (cited as https://huggingface.co/Qwen/Qwen2.5-0.5B/blob/<this>/tokenizer_config.json).
 QWEN25_05B_REVISION = "060db6499f32faf8b98477b0a26969ef7d8b9987"
-# No commit hash of these could be confirmed without internet: they follow the branch "main".
+# The head of shibing624/alpaca-zh ("Update README.md", 2023-05-09), after alpaca_gpt4_data_zh.json was uploaded.
+ALPACA_ZH_REVISION = "c9bed12ce4d574df6af683a307577c4f0a1369b1"
+# No suitable commit hash could be confirmed without internet, so these follow the branch "main":
+# bert-base-chinese's known commits (up to 4b1f5fb, 2021) predate its model.safetensors, and
+# clue/clue's parquet files replaced a loading script that datasets >= 4 cannot run.
 BERT_BASE_CHINESE_REVISION_UNPINNED = "main"
 CLUE_REVISION_UNPINNED = "main"
-ALPACA_ZH_REVISION_UNPINNED = "main"
 
 MODEL_REVISIONS = {QWEN: QWEN25_05B_REVISION, BERT_CHINESE: BERT_BASE_CHINESE_REVISION_UNPINNED}
-DATASET_REVISIONS = {TNEWS[0]: CLUE_REVISION_UNPINNED, ALPACA_ZH: ALPACA_ZH_REVISION_UNPINNED}
+DATASET_REVISIONS = {TNEWS[0]: CLUE_REVISION_UNPINNED, ALPACA_ZH: ALPACA_ZH_REVISION}
 
 # What the course loads, for the prefetch command: (kind, id, config name or None, licence as the
 # course records it; prefetch also prints the licence the hub's card declares).
 COURSE_ASSETS = [
     ("model", QWEN, None, "Apache-2.0"),
     ("model", BERT_CHINESE, None, "Apache-2.0"),
-    ("dataset", TNEWS[0], TNEWS[1], "CLUE benchmark data; research use (see the CLUE repository)"),
+    ("dataset", TNEWS[0], TNEWS[1], "not stated (the hub card says 'unknown'); CLUE benchmark data, cite Xu et al. 2020"),
+    # The card says cc-by-4.0, but the answers come from GPT-4-LLM (Peng et al. 2023), released under CC BY-NC 4.0.
     ("dataset", ALPACA_ZH, None, "CC BY-NC 4.0 (research and non-commercial use only)"),
 ]
 

@@ -35,7 +35,7 @@ def test_prefetch_fetches_every_asset_at_its_pinned_revision(tmp_path, monkeypat
     assert prefetch.main([]) == 0
     out = capsys.readouterr().out.splitlines()
     assert calls == [("model", "Qwen/Qwen2.5-0.5B", hub.QWEN25_05B_REVISION), ("model", "bert-base-chinese", "main"),
-                     ("dataset", "clue/clue", "main"), ("dataset", "shibing624/alpaca-zh", "main")]
+                     ("dataset", "clue/clue", "main"), ("dataset", "shibing624/alpaca-zh", hub.ALPACA_ZH_REVISION)]
     assert out[0] == (f"model   Qwen/Qwen2.5-0.5B @ {hub.QWEN25_05B_REVISION}: 2.5 MB; licence on the hub card: "
                       "apache-2.0; course record: Apache-2.0")
     assert out[1].startswith("model   bert-base-chinese @ main (not pinned to a commit): 2.5 MB; "
