@@ -131,7 +131,7 @@ def _corpus() -> list[str]:
     return [t for t in texts if t]
 
 
-def build_qwen_tokenizer(vocab_size: int = 1200):
+def build_qwen_tokenizer(vocab_size: int = 900):
     """A byte-level BPE trained on the course texts, wrapped in transformers' Qwen2Tokenizer."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import Qwen2Tokenizer
