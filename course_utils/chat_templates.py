@@ -1,4 +1,4 @@
-"""Real chat formats, offline: the prompt formats of Qwen2.5, Llama 3, Mistral and Gemma 3.
+"""Real chat formats, offline: the prompt formats of Qwen2.5 (Instruct and base), Llama 3, Mistral and Gemma 3.
 
 Each format is a Jinja file in ``course_utils/data/chat_templates``, written for this course to
 render the same text as the model's published template (its header names the source and the date
@@ -59,6 +59,10 @@ FORMATS = {
     "qwen2.5": ChatFormat("qwen2.5", "Qwen2.5 (ChatML)", "Qwen/Qwen2.5-0.5B-Instruct", "qwen2_5.jinja",
                           "<|im_end|>", ("<|im_start|>", "<|im_end|>", "<|endoftext|>"), None, "<|im_end|>",
                           added_tokens=("<tool_call>", "</tool_call>")),
+    # The base model's template (Qwen/Qwen2.5-0.5B, fine-tuned in notebook 08) differs only in its default system turn.
+    "qwen2.5-base": ChatFormat("qwen2.5-base", "Qwen2.5 base (ChatML)", "Qwen/Qwen2.5-0.5B", "qwen2_5_base.jinja",
+                               "<|im_end|>", ("<|im_start|>", "<|im_end|>", "<|endoftext|>"), None, "<|endoftext|>",
+                               added_tokens=("<tool_call>", "</tool_call>")),
     "llama3": ChatFormat("llama3", "Llama 3", "meta-llama/Meta-Llama-3-8B-Instruct", "llama3.jinja", "<|eot_id|>",
                          ("<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"),
                          "<|begin_of_text|>", "<|eot_id|>"),

@@ -25,6 +25,7 @@ PROPERTY = dict(derandomize=True, database=None, deadline=None, suppress_health_
 # between the generation prompt and the reply, whether the reply is trimmed, and the end-of-turn text.
 DOCUMENTED = {
     "qwen2.5": ("", False, "<|im_end|>"),
+    "qwen2.5-base": ("", False, "<|im_end|>"),
     "llama3": ("", True, "<|eot_id|>"),
     "mistral": (" ", False, "</s>"),     # "[/INST] Fine, and you?</s>": the model writes the space
     "gemma3": ("", True, "<end_of_turn>"),
@@ -143,6 +144,15 @@ def test_qwen_default_system_turn_and_generation_prompt():
     assert render("qwen2.5", [{"role": "user", "content": "What is the capital of Portugal?"}], add_generation_prompt=True) == (
         "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n"
         "<|im_start|>user\nWhat is the capital of Portugal?<|im_end|>\n<|im_start|>assistant\n")
+
+
+def test_qwen_base_model_default_system_turn():
+    """The base model (Qwen/Qwen2.5-0.5B) has the plain default; everything else is the Instruct layout."""
+    chat = [{"role": "user", "content": "你好"}, {"role": "assistant", "content": "你好！"}]
+    assert render("qwen2.5-base", chat) == ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+                                            "<|im_start|>user\n你好<|im_end|>\n<|im_start|>assistant\n你好！<|im_end|>\n")
+    with_system = [{"role": "system", "content": "S"}] + chat
+    assert render("qwen2.5-base", with_system) == render("qwen2.5", with_system)
 
 
 def test_llama3_headers():
