@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import gc
 import os
 import platform
@@ -118,9 +119,10 @@ def load_config(hub_id: str, use_hub: bool = True):
     return AutoConfig.for_model(settings.pop("model_type"), **settings), "built from the published sizes"
 
 
-def headline_lengths() -> list[int]:
+@functools.lru_cache(maxsize=None)
+def headline_lengths() -> tuple[int, ...]:
     from course_utils.data import load_records
-    return [min(len(r["text"]), 126) + 2 for r in load_records("news_cls") if r.get("lang") == "zh" and r["text"]]
+    return tuple(min(len(r["text"]), 126) + 2 for r in load_records("news_cls") if r.get("lang") == "zh" and r["text"])
 
 
 def encoder_batches(lengths, vocab_size: int, n_batches: int, batch_size: int = 32, seed: int = 0) -> list[dict]:
@@ -142,12 +144,13 @@ def encoder_batches(lengths, vocab_size: int, n_batches: int, batch_size: int = 
     return out[:n_batches]
 
 
-def sft_lengths() -> list[int]:
+@functools.lru_cache(maxsize=None)
+def sft_lengths() -> tuple[int, ...]:
     from course_utils import sft
     from course_utils.course_tokenizer import load_course_tokenizer
     from course_utils.data import load_records
     tokenizer = load_course_tokenizer()
-    return [len(sft.sft_example(tokenizer, sft.to_messages(r))["input_ids"]) for r in load_records("sft_alpaca")]
+    return tuple(len(sft.sft_example(tokenizer, sft.to_messages(r))["input_ids"]) for r in load_records("sft_alpaca"))
 
 
 def packed_batches(lengths, vocab_size: int, n_batches: int, row: int = 512, rows_per_batch: int = 2,
