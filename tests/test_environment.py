@@ -47,3 +47,23 @@ def test_readme_has_exactly_two_setup_commands_and_ci_runs_the_test_one():
     assert test_cmd.endswith("python -m pytest")
     ci = (ROOT / ".ci/run").read_text()
     assert test_cmd + " || status=$?" in ci
+
+
+def test_ci_builds_the_colab_wheelhouse_before_the_tests():
+    ci = (ROOT / ".ci/run").read_text()
+    assert "bash .ci/colab_wheelhouse\n" in ci
+    assert ci.index("bash .ci/colab_wheelhouse\n") < ci.index("python -m pytest")
+
+
+def test_the_colab_like_stack_is_older_than_the_pins_and_sets_the_lower_bounds():
+    colab = pins((ROOT / ".ci/colab_like.txt").read_text())
+    constraints = pins((ROOT / ".ci/constraints.txt").read_text())
+    # It is the stack issue 12 found breaking the course, so it must stay that old.
+    assert colab["matplotlib"].startswith("3.10.") and colab["transformers"].startswith("4.")
+    assert colab["peft"] == "0.17.1" and colab["ipywidgets"].startswith("7.")
+    assert colab["torch"] == constraints["torch"]  # the same local CPU wheel, no second download
+    # matplotlib's lower bound is the version the Colab-like test runs, no lower.
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    bound = next(re.fullmatch(r"matplotlib>=([\d.]+)", d.split("#")[0].strip()) for d in dependencies
+                 if d.startswith("matplotlib"))
+    assert colab["matplotlib"].split(".")[:2] == bound[1].split(".")[:2]
