@@ -25,7 +25,7 @@ def test_environment_yml_pins_equal_the_constraints():
 def test_every_declared_dependency_is_pinned_in_both():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
-    declared = requirement_names(project["dependencies"] + extras["course"] + extras["test"])
+    declared = requirement_names(project["dependencies"] + extras["course"] + extras["colab"] + extras["test"])
     assert declared <= set(pins((ROOT / "environment.yml").read_text()))
     assert declared | requirement_names(extras["pretrained"]) <= set(pins((ROOT / ".ci/constraints.txt").read_text()))
 
