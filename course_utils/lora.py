@@ -110,6 +110,26 @@ def full_vs_lora_estimate(n_params: int, n_lora: int, bytes_per_weight: int = 2)
             "LoRA": (bytes_per_weight * n_params + 16 * n_lora) / gib}
 
 
+# Qwen2.5-0.5B's architecture, from its config.json on the hub
+# (https://huggingface.co/Qwen/Qwen2.5-0.5B/blob/main/config.json, checked 2026-11-29).
+QWEN25_05B_CONFIG = dict(vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
+                         num_attention_heads=14, num_key_value_heads=2, tie_word_embeddings=True)
+
+
+def count_on_meta(config: dict | None = None, lora_config=None) -> tuple[int, int]:
+    """(trainable LoRA parameters, total parameters) of a Qwen2 model built on the meta device:
+    shapes only, no memory and no download, so a CPU can count a model it could not hold."""
+    import torch
+    from transformers import AutoModelForCausalLM, Qwen2Config
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(Qwen2Config(**(config or QWEN25_05B_CONFIG)))
+    n_total = sum(p.numel() for p in model.parameters())
+    if lora_config is None:
+        return 0, n_total
+    from peft import get_peft_model
+    return parameter_counts(get_peft_model(model, lora_config))[0], n_total
+
+
 # --- Exercise ------------------------------------------------------------------------------
 
 EXERCISE_SHAPES = {"q_proj": (896, 896), "k_proj": (128, 896), "v_proj": (128, 896), "o_proj": (896, 896)}

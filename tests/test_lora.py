@@ -100,3 +100,21 @@ def test_exercise_check(capsys):
     assert lora.check_lora_count(16 * (896 + 896) * 2 + 16 * (896 + 128) * 2)
     assert not lora.check_lora_count(896 * 896 * 2 + 128 * 896 * 2)
     assert "full matrices" in capsys.readouterr().out
+
+
+def test_qwen_counts_on_meta_match_the_formula():
+    trainable, total = lora.count_on_meta(lora.QWEN25_05B_CONFIG,
+                                          peft.LoraConfig(r=16, lora_alpha=32, target_modules="all-linear"))
+    h, i, kv, layers, vocab = 896, 4864, 128, 24, 151936
+    per_layer_lora = 16 * (2 * (h + h) + 2 * (h + kv) + 2 * (h + i) + (i + h))  # q, o; k, v; gate, up; down
+    assert trainable == layers * per_layer_lora == 8_798_208
+    per_layer = (h * h + h) + 2 * (h * kv + kv) + h * h + 3 * h * i + 2 * h  # q, k, v with biases; o; MLP; 2 norms
+    assert total == vocab * h + layers * per_layer + h  # tied embeddings, final norm
+
+
+def test_a_reused_lora_config_adapts_only_the_first_models_layers():
+    config = peft.LoraConfig(r=16, lora_alpha=32, target_modules="all-linear")
+    from course_utils.models import resolve_causal_lm
+    peft.get_peft_model(resolve_causal_lm(online=False, verbose=False).model, config)  # 2 layers
+    reused, _ = lora.count_on_meta(lora.QWEN25_05B_CONFIG, config)
+    assert reused == 2 * 16 * (2 * (896 + 896) + 2 * (896 + 128) + 2 * (896 + 4864) + (4864 + 896))
