@@ -42,29 +42,80 @@ def clean_news(records: list[dict], keep_flags=KEEP_FLAGS) -> list[dict]:
     return [record for record in records if set(record["flags"]) <= set(keep_flags)]
 
 
-def news_splits(lang: str | None = "en", val_size: float = 0.15, test_size: float = 0.2, seed: int = 0,
-                records: list[dict] | None = None, keep_flags=KEEP_FLAGS):
-    """Cleaned ``news_cls`` rows as a ``DatasetDict`` (train / validation / test), stratified by label.
+def news_splits(lang: str | None = "en", val_size: float = 0.2, test_size: float = 0.3, seed: int = 0,
+                records: list[dict] | None = None, keep_flags=KEEP_FLAGS, by: str = "template"):
+    """Cleaned ``news_cls`` rows as a ``DatasetDict`` (train / validation / test).
 
-    Only rows whose label we trust are split.  The flagged ``mislabeled`` rows then join the
-    training split, so validation and test measure the model against correct labels, and the
-    training split carries label noise for error analysis to find."""
+    ``by="template"`` (the default) keeps whole templates in one split, per topic, language and
+    ambiguous-or-not (:func:`course_utils.splits.template_split`): every validation and test
+    headline then comes from a phrasing the model never saw.  ``by="random"`` is a random split
+    stratified by label, where every template also appears in training.
+
+    Only rows whose label we trust go to validation and test.  The flagged ``mislabeled`` rows
+    join the training split, so validation and test measure the model against correct labels,
+    and the training split carries label noise for error analysis to find."""
     import datasets
+
+    from course_utils.make_datasets import is_ambiguous_template
+    from course_utils.splits import template_split
 
     records = clean_news(records if records is not None else load_records("news_cls"), keep_flags)
     if lang is not None:
         records = [r for r in records if r["lang"] == lang]
     rows = [{"id": r["id"], "text": r["text"], "label": LABELS.index(r["label"]), "lang": r["lang"],
+             "template_id": r["template_id"], "ambiguous": is_ambiguous_template(r["template_id"]),
              "mislabeled": "mislabeled" in r["flags"]} for r in records]
     features = datasets.Features({"id": datasets.Value("string"), "text": datasets.Value("string"),
                                   "label": datasets.ClassLabel(names=LABELS), "lang": datasets.Value("string"),
+                                  "template_id": datasets.Value("string"), "ambiguous": datasets.Value("bool"),
                                   "mislabeled": datasets.Value("bool")})
+    if by == "template":
+        parts = template_split([r["template_id"] for r in rows],
+                               [(r["template_id"].rsplit("-", 1)[0], r["ambiguous"]) for r in rows],
+                               (1 - val_size - test_size, val_size, test_size), seed=seed)
+        pick = {name: [rows[i] for i in idx if name == "train" or not rows[i]["mislabeled"]]
+                for name, idx in parts.items()}
+        return datasets.DatasetDict({name: datasets.Dataset.from_list(part, features=features)
+                                     for name, part in pick.items()})
+    if by != "random":
+        raise ValueError(f"by must be 'template' or 'random', got {by!r}")
     trusted = datasets.Dataset.from_list([r for r in rows if not r["mislabeled"]], features=features)
     noisy = datasets.Dataset.from_list([r for r in rows if r["mislabeled"]], features=features)
     first = trusted.train_test_split(test_size=test_size, stratify_by_column="label", seed=seed)
     second = first["train"].train_test_split(test_size=val_size / (1 - test_size), stratify_by_column="label", seed=seed)
     return datasets.DatasetDict({"train": datasets.concatenate_datasets([second["train"], noisy]),
                                  "validation": second["test"], "test": first["test"]})
+
+
+# The 15 TNEWS label codes and their names, from CLUE's labels.json (codes 105 and 111 are unused).
+TNEWS_LABEL_NAMES = {
+    "100": "news_story", "101": "news_culture", "102": "news_entertainment", "103": "news_sports",
+    "104": "news_finance", "106": "news_house", "107": "news_car", "108": "news_edu", "109": "news_tech",
+    "110": "news_military", "112": "news_travel", "113": "news_world", "114": "news_stock",
+    "115": "news_agriculture", "116": "news_game",
+}
+
+
+def tnews_splits(train, validation, train_rows: int = 3000, seed: int = 0):
+    """TNEWS (``clue/clue``, ``tnews``) as a ``DatasetDict`` with the course's column names.
+
+    Its test split has no labels (all -1), so the validation split serves as the test set, and a
+    slice of train is held out for validation.  ``label`` stays a ClassLabel, renamed from the
+    codes ("100") to their names ("news_story")."""
+    import datasets
+
+    codes = train.features["label"].names
+    features = datasets.Features({"text": datasets.Value("string"),
+                                  "label": datasets.ClassLabel(names=[TNEWS_LABEL_NAMES.get(c, c) for c in codes])})
+
+    def course_columns(split):
+        return datasets.Dataset.from_dict({"text": split["sentence"], "label": split["label"]}, features=features)
+
+    train = course_columns(train).shuffle(seed=seed)
+    n = min(train_rows, len(train) * 4 // 5)
+    return datasets.DatasetDict({"train": train.select(range(n)),
+                                 "validation": train.select(range(n, min(len(train), n + n // 5))),
+                                 "test": course_columns(validation)})
 
 
 def tokenize_splits(splits, tokenizer, max_length: int = 128):
@@ -194,17 +245,29 @@ def build_model(args):
     return ResolvedModel(AutoModelForSequenceClassification.from_config(config), tokenizer, "tiny BERT", "config", False)
 
 
+def defaults_for(resolved, lang: str = "auto", lr: float | None = None) -> tuple[str | None, float]:
+    """Language and learning rate that follow the model actually loaded: a hub model
+    (bert-base-chinese) reads Chinese and, at BERT-base size, wants 2e-5 to 5e-5; the offline
+    MiniLM reads English and the config-built tiny BERT trains from scratch, both at 1e-4."""
+    hub = resolved.source == "hub"
+    if lang == "auto":
+        lang = "zh" if hub else "en"
+    return (None if lang == "all" else lang), (lr if lr is not None else (3e-5 if hub else 1e-4))
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="bert-base-chinese", help="hub id (offline: the resolver's fallback)")
-    parser.add_argument("--lang", default="en", choices=["en", "zh", "all"])
+    parser.add_argument("--lang", default="auto", choices=["auto", "en", "zh", "all"],
+                        help="auto: Chinese for the hub model, English for the offline MiniLM and --tiny")
     parser.add_argument("--tiny", action="store_true", help="a 2-layer BERT built from a config (for tests)")
     parser.add_argument("--train-rows", type=int, default=None, help="use only the first N training rows")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=16, help="per process, per micro-batch")
     parser.add_argument("--grad-accum", type=int, default=1)
-    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--lr", type=float, default=None,
+                        help="default: 3e-5 for the hub BERT-base, 1e-4 for the small offline and tiny models")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cpu", action="store_true", help="force CPU (gloo backend)")
     parser.add_argument("--out", default=None, help="write the metrics here as JSON (main process only)")
@@ -221,12 +284,13 @@ def main(argv=None) -> dict:
     accelerator = Accelerator(cpu=args.cpu)
     torch.manual_seed(args.seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
     resolved = build_model(args)
-    splits = tokenize_splits(news_splits(None if args.lang == "all" else args.lang, seed=args.seed), resolved.tokenizer)
+    lang, lr = defaults_for(resolved, args.lang, args.lr)
+    splits = tokenize_splits(news_splits(lang, seed=args.seed), resolved.tokenizer)
     train_set = splits["train"]
     if args.train_rows:
         train_set = train_set.select(range(args.train_rows))
     loader = make_loader(train_set, resolved.tokenizer, args.batch_size)
-    config = TrainConfig(learning_rate=args.lr, epochs=args.epochs, max_steps=args.max_steps, seed=args.seed,
+    config = TrainConfig(learning_rate=lr, epochs=args.epochs, max_steps=args.max_steps, seed=args.seed,
                          grad_accum_steps=args.grad_accum, progress=args.verbose and accelerator.is_main_process)
     result = train(resolved.model, loader, config, accelerator=accelerator,
                    eval_fn=lambda model: evaluate(model, splits["validation"], resolved.tokenizer))

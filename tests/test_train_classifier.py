@@ -30,18 +30,47 @@ def test_clean_news_keeps_base_rows_and_mislabeled_ones():
     assert len({r["text"] for r in cleaned}) == len(cleaned)        # no duplicates left
 
 
-def test_splits_are_disjoint_stratified_and_keep_noise_in_train(splits):
+def test_splits_are_disjoint_by_template_and_keep_noise_in_train(splits):
     ids = {name: set(split["id"]) for name, split in splits.items()}
     assert not (ids["train"] & ids["validation"] or ids["train"] & ids["test"] or ids["validation"] & ids["test"])
-    texts = {name: set(split["text"]) for name, split in splits.items()}
-    assert not (texts["train"] & texts["test"] or texts["train"] & texts["validation"])
+    templates = {name: set(split["template_id"]) for name, split in splits.items()}
+    assert not (templates["train"] & templates["test"] or templates["train"] & templates["validation"])
     assert sum(splits["validation"]["mislabeled"]) == sum(splits["test"]["mislabeled"]) == 0
     planted = sum(r["lang"] == "en" and "mislabeled" in r["flags"] for r in load_records("news_cls"))
-    assert sum(splits["train"]["mislabeled"]) == planted > 0
-    trusted = Counter(label for split in splits.values() for label, bad in zip(split["label"], split["mislabeled"]) if not bad)
-    test_counts = Counter(splits["test"]["label"])
+    in_held_out = sum(r["lang"] == "en" and "mislabeled" in r["flags"] and r["template_id"] not in templates["train"]
+                      for r in load_records("news_cls"))
+    assert sum(splits["train"]["mislabeled"]) == planted - in_held_out > 0
+    # 4 topics x (6 + 2 ordinary/ambiguous templates in train, 4 + 1 in test), by largest remainder
+    assert len(templates["train"]) == 4 * 8 and len(templates["test"]) == 4 * 5
+    assert Counter(splits["test"]["label"]).keys() == set(range(4))
+
+
+def test_random_split_is_stratified_by_label():
+    parts = tc.news_splits("en", val_size=0.15, test_size=0.2, seed=0, by="random")
+    trusted = Counter(label for split in parts.values() for label, bad in zip(split["label"], split["mislabeled"]) if not bad)
+    test_counts = Counter(parts["test"]["label"])
     for label, total in trusted.items():     # 20% of each class, within rounding
         assert abs(test_counts[label] - 0.2 * total) <= 1
+
+
+def test_defaults_follow_the_model():
+    from types import SimpleNamespace
+    assert tc.defaults_for(SimpleNamespace(source="hub")) == ("zh", 3e-5)
+    assert tc.defaults_for(SimpleNamespace(source="package")) == ("en", 1e-4)
+    assert tc.defaults_for(SimpleNamespace(source="hub"), "all", 5e-5) == (None, 5e-5)
+
+
+def test_tnews_splits_map_codes_to_names_and_test_on_validation():
+    import datasets
+    features = datasets.Features({"sentence": datasets.Value("string"), "label": datasets.ClassLabel(names=["100", "103"]),
+                                  "idx": datasets.Value("int32")})
+    train = datasets.Dataset.from_dict({"sentence": [f"s{i}" for i in range(50)], "label": [i % 2 for i in range(50)],
+                                        "idx": list(range(50))}, features=features)
+    val = datasets.Dataset.from_dict({"sentence": ["v0", "v1"], "label": [1, 0], "idx": [0, 1]}, features=features)
+    parts = tc.tnews_splits(train, val, train_rows=30)
+    assert parts["train"].features["label"].names == ["news_story", "news_sports"]
+    assert (len(parts["train"]), len(parts["validation"]), parts["test"]["text"]) == (30, 6, ["v0", "v1"])
+    assert not set(parts["train"]["text"]) & set(parts["validation"]["text"])
 
 
 def test_tokenize_splits_matches_the_tokenizer(splits, tokenizer):
