@@ -146,7 +146,7 @@ def build_qwen_tokenizer(vocab_size: int = 900):
     bpe.train_from_iterator(_corpus(), trainer)
     state = json.loads(bpe.to_str())["model"]
     merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in state["merges"]]
-    tokenizer = Qwen2Tokenizer(vocab=state["vocab"], merges=merges, errors="replace",
+    tokenizer = Qwen2Tokenizer(vocab=state["vocab"], merges=merges, errors="replace", unk_token=None,
                                additional_special_tokens=["<|im_start|>", "<|im_end|>"], model_max_length=131072)
     tokenizer.chat_template = QWEN25_CHAT_TEMPLATE
     return tokenizer
