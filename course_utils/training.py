@@ -14,9 +14,13 @@ MFU on GPU), and checkpoints (safetensors) that resume to the same result as an 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
+import os
 import resource
+import shutil
+import signal
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -161,31 +165,150 @@ class TrainResult:
 
 
 # --- Checkpoints -------------------------------------------------------------------------
+#
+# A checkpoint is a folder: model.safetensors, optimizer.safetensors, trainer_state.json.  It is
+# replaced as a WHOLE, never file by file, so a kill at any moment leaves one complete checkpoint:
+#
+#   1. write the new one into the sibling ``.<name>.tmp``; fsync every file; trainer_state.json goes
+#      last (itself written to a temporary name, fsynced and renamed), so it marks the folder complete;
+#   2. rename the current folder to ``.<name>.old`` (the last good checkpoint, kept until step 3);
+#   3. rename ``.<name>.tmp`` to ``<name>``; fsync the parent folder; delete ``.<name>.old``.
+#
+# :func:`find_checkpoint` picks the newest complete folder among the three, so resuming works
+# after a kill between any two of these steps.  Tests: tests/test_kill_resume.py.
+
+CHECKPOINT_FILES = ("model.safetensors", "optimizer.safetensors", "trainer_state.json")
+FAULT_ENV = "COURSE_CHECKPOINT_FAULT"  # test hook: "<point>:<step>" SIGKILLs this process there
+
+
+class CheckpointError(RuntimeError):
+    """No usable checkpoint, or one that belongs to another run (other config or other data)."""
+
+
+def _fault_point(point: str, step: int) -> None:
+    """Kill the process at a named point of a save (tests/test_kill_resume.py sets the env var)."""
+    wanted = os.environ.get(FAULT_ENV)
+    if wanted and wanted == f"{point}:{step}":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _siblings(folder: Path) -> tuple[Path, Path]:
+    return folder.parent / f".{folder.name}.tmp", folder.parent / f".{folder.name}.old"
+
 
 def save_checkpoint(folder, model, optimizer, scheduler, scaler, state: dict) -> None:
-    """Weights and optimiser tensors in safetensors; scheduler, step and counters in JSON."""
+    """Weights and optimiser tensors in safetensors; scheduler, step and counters in JSON.
+    Atomic as a whole (see the comment above): the previous checkpoint stays until this one is complete."""
     from safetensors.torch import save_file, save_model
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    save_model(model, str(folder / "model.safetensors"))
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp, old = _siblings(folder)
+    step = int(state.get("result", {}).get("steps", -1))
+    _settle(folder)  # after a killed save: the newest complete checkpoint becomes ``folder`` first
+    tmp.mkdir()
+    save_model(model, str(tmp / "model.safetensors"))
+    _fault_point("after-model", step)
     opt = optimizer.state_dict()
     tensors = {f"{i}.{name}": value.contiguous() for i, slots in opt["state"].items()
                for name, value in slots.items() if torch.is_tensor(value)}
     tensors["rng.torch"] = torch.get_rng_state()
     if torch.cuda.is_available():
         tensors["rng.cuda"] = torch.cuda.get_rng_state()
-    save_file(tensors, str(folder / "optimizer.safetensors"))
+    save_file(tensors, str(tmp / "optimizer.safetensors"))
+    _fault_point("after-optimizer", step)
     meta = {"param_groups": opt["param_groups"], "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None, **state}
-    (folder / "trainer_state.json").write_text(json.dumps(meta, indent=1))
+            "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None, **state,
+            "files": {name: (tmp / name).stat().st_size for name in CHECKPOINT_FILES[:2]}}
+    for name in CHECKPOINT_FILES[:2]:
+        _fsync_file(tmp / name)
+    partial = tmp / "trainer_state.json.partial"
+    partial.write_text(json.dumps(meta, indent=1))
+    _fault_point("inside-state", step)
+    _fsync_file(partial)
+    os.replace(partial, tmp / "trainer_state.json")  # from here on the new folder is complete
+    _fsync_dir(tmp)
+    _fault_point("tmp-complete", step)
+    if folder.exists():
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(folder, old)
+        _fault_point("old-moved", step)
+    os.replace(tmp, folder)
+    _fsync_dir(folder.parent)
+    _fault_point("renamed", step)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def _settle(folder: Path) -> None:
+    """Put the newest complete checkpoint (left in ``.tmp`` or ``.old`` by a kill) at ``folder`` and
+    delete the rest.  Every step keeps one complete checkpoint, so it is safe to kill here too."""
+    tmp, old = _siblings(folder)
+    best = find_checkpoint(folder)
+    if best is not None and best != folder:
+        if folder.exists():
+            if best != old and old.exists():
+                shutil.rmtree(old)
+            if best == tmp:
+                os.replace(folder, old)
+            else:
+                shutil.rmtree(folder)  # never complete (it would be newer than .old); not expected
+        os.replace(best, folder)
+        _fsync_dir(folder.parent)
+    for leftover in (tmp, old):
+        if leftover.exists():
+            shutil.rmtree(leftover)
+
+
+def _read_complete(folder: Path) -> dict | None:
+    """The trainer state of a complete checkpoint folder, else None."""
+    try:
+        meta = json.loads((folder / "trainer_state.json").read_text())
+        sizes = meta.get("files", {})
+        if any((folder / name).stat().st_size != size for name, size in sizes.items()):
+            return None
+        return meta
+    except (OSError, ValueError):
+        return None
+
+
+def find_checkpoint(folder) -> Path | None:
+    """The newest complete checkpoint among ``folder`` and its save siblings, or None."""
+    folder = Path(folder)
+    best, best_step = None, -1
+    for candidate in (folder, *_siblings(folder)):
+        meta = _read_complete(candidate)
+        step = meta.get("result", {}).get("steps", -1) if meta else -1
+        if meta is not None and step > best_step:
+            best, best_step = candidate, step
+    return best
 
 
 def load_checkpoint(folder, model, optimizer, scheduler, scaler) -> dict:
+    """Restore the newest complete checkpoint of ``folder`` (see :func:`find_checkpoint`) into the
+    given objects; returns the rest of the trainer state.  No complete checkpoint: CheckpointError."""
     from safetensors.torch import load_file, load_model
-    folder = Path(folder)
-    load_model(model, str(folder / "model.safetensors"))
-    meta = json.loads((folder / "trainer_state.json").read_text())
-    tensors = load_file(str(folder / "optimizer.safetensors"))
+    found = find_checkpoint(folder)
+    if found is None:
+        raise CheckpointError(f"no complete checkpoint in {folder} (was the first save interrupted?); "
+                              "start without resume=True, or with resume='auto'")
+    load_model(model, str(found / "model.safetensors"))
+    meta = json.loads((found / "trainer_state.json").read_text())
+    meta.pop("files", None)
+    tensors = load_file(str(found / "optimizer.safetensors"))
     torch.set_rng_state(tensors.pop("rng.torch"))
     if "rng.cuda" in tensors:
         cuda_state = tensors.pop("rng.cuda")
@@ -201,6 +324,51 @@ def load_checkpoint(folder, model, optimizer, scheduler, scaler) -> dict:
     if scaler_state is not None and scaler is not None:
         scaler.load_state_dict(scaler_state)
     return meta
+
+
+# What a resumed run must share with the run that saved: every setting that changes the result.
+RESUME_KEYS = ("learning_rate", "weight_decay", "epochs", "max_steps", "warmup_ratio", "schedule",
+               "grad_accum_steps", "max_grad_norm", "precision", "seed")
+
+
+def _config_for_resume(config: TrainConfig) -> dict:
+    return {k: getattr(config, k) for k in RESUME_KEYS}
+
+
+def _loader_size(loader) -> dict:
+    dataset = getattr(loader, "dataset", None)
+    try:
+        rows = len(dataset) if dataset is not None else None
+    except TypeError:
+        rows = None
+    return {"batches": len(loader), "rows": rows}
+
+
+def _batch_digest(digest, batch: dict) -> None:
+    """Fold one batch (its tensors, in key order) into a running sha256: the data order's fingerprint."""
+    for key in sorted(batch):
+        value = batch[key]
+        if torch.is_tensor(value):
+            value = value.detach().cpu().contiguous()
+            digest.update(f"{key}:{tuple(value.shape)}:{value.dtype}".encode())
+            digest.update(value.numpy().tobytes() if value.dtype != torch.bfloat16 else value.view(torch.int16).numpy().tobytes())
+
+
+def _check_resume(meta: dict, config: TrainConfig, loader, folder) -> None:
+    saved = meta.get("config")
+    if saved is not None:
+        diffs = [f"{k}: saved {saved.get(k)!r}, now {v!r}" for k, v in _config_for_resume(config).items()
+                 if saved.get(k) != v]
+        if diffs:
+            raise CheckpointError(f"the checkpoint in {folder} was saved with another TrainConfig ({'; '.join(diffs)}); "
+                                  "resume with the same settings, or start a new run")
+    data = meta.get("data")
+    if data is not None:
+        now = _loader_size(loader)
+        if now != {k: data.get(k) for k in now}:
+            raise CheckpointError(f"the checkpoint in {folder} was saved for other data ({data['batches']} batches of "
+                                  f"{data['rows']} rows; this loader has {now['batches']} of {now['rows']}); "
+                                  "resume with the same data, or start a new run")
 
 
 # --- The loop ----------------------------------------------------------------------------
@@ -308,14 +476,17 @@ def seed_data_order(loader, seed: int) -> None:
 
 
 def train(model, loader, config: TrainConfig, loss=None, eval_fn=None, checkpoint_dir=None,
-          resume: bool = False, stop_after_steps: int | None = None, device=None,
+          resume: bool | str = False, stop_after_steps: int | None = None, device=None,
           accelerator=None, pad_token_id: int | None = None) -> TrainResult:
     """Train ``model`` on the micro-batches of ``loader``; see the module docstring.
 
     ``loader`` yields dicts of tensors with ``labels``.  It is re-iterated each epoch after
     ``torch.manual_seed(config.seed + epoch)``, so a shuffling DataLoader gives the same order
     again when a run resumes.  ``stop_after_steps`` simulates an interruption: it saves a
-    checkpoint and returns, and ``resume=True`` continues from it.
+    checkpoint and returns, and ``resume=True`` continues from it (``resume="auto"``: continue if a
+    complete checkpoint exists, else start).  A resume checks that the TrainConfig settings in
+    :data:`RESUME_KEYS`, the loader's batch and row counts and the replayed batches of the current
+    epoch match the saved run, and raises :class:`CheckpointError` naming the difference if not.
 
     ``accelerator`` (an ``accelerate.Accelerator``) turns on data-parallel training: every rank
     runs this same loop on its shard of the batches, DDP all-reduces the gradients, and the
@@ -345,9 +516,19 @@ def train(model, loader, config: TrainConfig, loss=None, eval_fn=None, checkpoin
     scheduler = get_scheduler(config.schedule, optimizer, num_warmup_steps=int(config.warmup_ratio * total_steps),
                               num_training_steps=total_steps)
     result = TrainResult(device=device.type, precision={None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype])
-    start_epoch, skip = 0, 0
+    start_epoch, skip, expected_order = 0, 0, None
+    if resume == "auto":  # resume when a complete checkpoint exists, else start from the beginning
+        resume = checkpoint_dir is not None and find_checkpoint(checkpoint_dir) is not None
     if resume:
+        if checkpoint_dir is None:
+            raise CheckpointError("resume=True needs a checkpoint_dir")
+        if is_main:
+            _settle(Path(checkpoint_dir))  # a kill inside the last save may have left it in .tmp or .old
+        if accelerator is not None:
+            accelerator.wait_for_everyone()
         meta = load_checkpoint(checkpoint_dir, model, optimizer, scheduler, scaler)
+        _check_resume(meta, config, loader, checkpoint_dir)
+        expected_order = meta.get("data", {}).get("order") if accelerator is None else None
         saved = meta["result"]
         for key in ("steps", "losses", "lrs", "evals", "real_tokens", "total_positions", "sum_sq_lengths", "seconds"):
             setattr(result, key, saved[key])
@@ -376,8 +557,14 @@ def train(model, loader, config: TrainConfig, loss=None, eval_fn=None, checkpoin
                             else None) if skip else None
         seed_data_order(loader, config.seed + epoch)
         batches = iter(loader)
+        order = hashlib.sha256()  # fingerprint of this epoch's batches so far (saved; checked on resume)
         for _ in range(skip):
-            next(batches)
+            _batch_digest(order, next(batches))
+        if expected_order is not None and order.hexdigest() != expected_order:
+            raise CheckpointError(f"the checkpoint in {checkpoint_dir} was saved after other batches than this "
+                                  f"loader gives (the first {skip} batches of epoch {epoch + 1} differ: other "
+                                  "data, order or seed); resume with the same data, or start a new run")
+        expected_order = None
         if rng_after_resume is not None:
             torch.set_rng_state(rng_after_resume[0])
             if rng_after_resume[1] is not None:
@@ -388,6 +575,8 @@ def train(model, loader, config: TrainConfig, loss=None, eval_fn=None, checkpoin
             group = [b for _, b in zip(range(config.grad_accum_steps), batches)]
             if not group:
                 break
+            for b in group:
+                _batch_digest(order, b)
             tick = time.perf_counter()
             n_targets = int(reduce(torch.tensor(sum(loss.count(b) for b in group), device=device)))
             step_loss, lengths = accumulate_gradients(model, group, loss, device, dtype, n_targets,
@@ -425,8 +614,10 @@ def train(model, loader, config: TrainConfig, loss=None, eval_fn=None, checkpoin
             interrupted = stop_after_steps is not None and result.steps >= stop_after_steps
             if checkpoint_dir and is_main and (interrupted or (config.save_every and result.steps % config.save_every == 0)):
                 next_epoch, next_skip = (epoch + 1, 0) if epoch_done else (epoch, done_in_epoch)
+                data_state = {**_loader_size(loader), "order": order.hexdigest() if next_skip else None}
                 save_checkpoint(checkpoint_dir, raw_model, optimizer, scheduler, scaler,
-                                {"epoch": next_epoch, "micro_batches_done": next_skip, "result": _resumable(result)})
+                                {"epoch": next_epoch, "micro_batches_done": next_skip, "result": _resumable(result),
+                                 "config": _config_for_resume(config), "data": data_state})
             if interrupted:
                 result.stopped_early = True
                 bar.close()
