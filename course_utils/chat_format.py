@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from course_utils.data import LoadReport, RecordError, display_name, raw_records
+from course_utils.data import BLANK, LoadReport, RecordError, display_name, raw_records
 
 IGNORE_INDEX = -100
 GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
@@ -489,7 +489,7 @@ def read_chat_jsonl(path, fmt: str | None = None, extra_keys=()) -> tuple[list[d
     path = Path(path)
     report, kept = LoadReport(display_name(path)), []
     for line, record in raw_records(path, report):
-        if record is None:  # a blank line, counted in report.blank
+        if record is BLANK:  # a blank line, counted in report.blank
             continue
         if isinstance(record, RecordError):
             report.dropped.append(record)

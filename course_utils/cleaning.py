@@ -89,10 +89,30 @@ def strip_html(text: str) -> str:
 _MARKED_SECTION_RE = re.compile(r"<!\[(CDATA\[)?(.*?)\]\]?>", re.S)
 
 
+def _drop_unclosed(fragment: str) -> str:
+    """Cut an unclosed comment ("<!--" without "-->"), an unclosed marked section ("<![") and an
+    unfinished tag at the end ("<script"), as a browser does: html.parser would pass them on as
+    TEXT, so "<!--<script>" would come out as "<!--<script>"."""
+    start = fragment.find("<!--")
+    while start >= 0:
+        end = fragment.find("-->", start + 4)
+        if end < 0:
+            fragment = fragment[:start]
+            break
+        start = fragment.find("<!--", end + 3)
+    if "<![" in fragment:  # every closed one was replaced above
+        fragment = fragment[:fragment.index("<![")]
+    return _UNFINISHED_TAG_RE.sub("", fragment)
+
+
+_UNFINISHED_TAG_RE = re.compile(r"<[A-Za-z/!?][^<>]*$")
+
+
 def _visible_text(fragment: str) -> str:
     # html.parser (Python < 3.13) raises AssertionError on a marked section it does not know,
     # such as "<![foo]>": CDATA keeps its text, any other marked section is dropped first.
     fragment = _MARKED_SECTION_RE.sub(lambda m: html.escape(m.group(2)) if m.group(1) else " ", fragment)
+    fragment = _drop_unclosed(fragment)
     parser = _TextExtractor()
     try:
         parser.feed(fragment)

@@ -302,6 +302,16 @@ def _structure_problem(value, check_strings: bool = True):
     return None
 
 
+class _Blank:
+    """What :func:`raw_records` yields for a blank line (not None: a JSON line "null" parses to None)."""
+
+    def __repr__(self):
+        return "BLANK"
+
+
+BLANK = _Blank()
+
+
 def _csv_records(path: Path, name: str, report: LoadReport, max_line_bytes: int):
     """CSV, one record per physical line.  A quoted field may not hold a line break: a stray quote
     would otherwise swallow every following row into one field (and hide them from the counts)."""
@@ -316,7 +326,7 @@ def _csv_records(path: Path, name: str, report: LoadReport, max_line_bytes: int)
             if not line.strip():
                 if header is not None:
                     report.blank += 1
-                    yield number, None
+                    yield number, BLANK
                 continue
             try:
                 cells = next(csv.reader([line], strict=True))
@@ -344,7 +354,7 @@ def raw_records(path: Path, report: LoadReport | None = None, max_line_bytes: in
                 max_file_bytes: int | None = None):
     """Yield (line number, parsed record or RecordError) from a JSONL or CSV file.
 
-    A blank (empty or whitespace-only) line yields ``(number, None)`` and counts in ``report.blank``;
+    A blank (empty or whitespace-only) line yields ``(number, BLANK)`` and counts in ``report.blank``;
     every physical line counts in ``report.lines``.  Problems with the file itself (missing, not a
     regular file, too large, a bad CSV header) raise :class:`RecordError` with line 0 (or 1)."""
     path = Path(path)
@@ -362,7 +372,7 @@ def raw_records(path: Path, report: LoadReport | None = None, max_line_bytes: in
             line = decode_line(raw, name, number)
             if not line.strip():
                 report.blank += 1
-                yield number, None
+                yield number, BLANK
                 continue
             yield number, loads_strict(line, name, number)
         except RecordError as err:
@@ -375,7 +385,7 @@ def read_records(path, schema: dict, strict: bool = True, rules=()) -> tuple[lis
     path = Path(path)
     report, records = LoadReport(display_name(path)), []
     for number, record in raw_records(path, report):
-        if record is None:
+        if record is BLANK:
             continue
         try:
             if isinstance(record, RecordError):
