@@ -56,11 +56,11 @@ ROWS: list[dict] = [
     dict(id="M03", seeds=[S0], category="fact",
          belief="BERT takes up to 512 words, so texts are limited or padded to 512 words (单词).",
          truth="The limit is 512 positions of subword tokens (词元), `[CLS]` and `[SEP]` included; a 512-word text is far more than 512 tokens.",
-         anchor='unit = "words" if LANG == "en" else "characters"'),
+         anchor=('unit = "words" if LANG == "en" else "characters"', 'long_zh = "，".join(clean["zh"][:40])')),
     dict(id="M04", seeds=[S0], category="data & evaluation",
          belief="Every example should be padded (填充) to a fixed length, usually 512.",
          truth="With the attention mask the loss is the same for any padding; padding to the batch's longest row gives the same loss at a fraction of the positions.",
-         anchor="for pad_to in (None, 512):"),
+         anchor=("for pad_to in (None, 512):", 'print("same logits:", torch.allclose(dynamic, fixed')),
     dict(id="M05", seeds=[S0], category="data & evaluation",
          belief="The label sequence must be as long as the input text (e.g. 512 labels for 512 input units).",
          truth="A sequence-level (classification) label is one class id per text, whatever the text's length; only token-level tasks have one label per token.",
@@ -160,7 +160,7 @@ print(f"multi-class: sklearn log_loss {log_loss(classes, probs.numpy()):.4f}   t
     dict(id="M12", seeds=[S0], category="worked numbers",
          belief="For y = 1 and ŷ = 0.8 the binary cross-entropy is −0.2231.",
          truth="It is +0.2231: −log 0.8 > 0, and a cross-entropy loss is never negative.",
-         anchor="p = torch.tensor(0.8, requires_grad=True)"),
+         anchor=("p = torch.tensor(0.8, requires_grad=True)", 'print(f"L(p=0.8, y=1)')),
     dict(id="M13", seeds=[S0], category="worked numbers",
          belief="At y = 1, ŷ = 0.8 the derivative of the BCE with respect to ŷ is 0.5.",
          truth="dL/dŷ = −y/ŷ + (1−y)/(1−ŷ) = −1/0.8 = −1.25: negative, since raising the right answer's probability lowers the loss.",
@@ -398,6 +398,47 @@ rng = np.random.default_rng(0)
 for n in (50, 5000):
     accs = rng.binomial(n, 0.7, size=200) / n
     print(f"hold-out of {n:>4} rows: accuracy ranges {accs.min():.3f} to {accs.max():.3f} (std {accs.std():.4f})")''')),
+]
+
+ROWS += [
+    dict(id="M34", seeds=[S1], category="API/code",
+         belief="Calling `model.train()` once before the epoch loop is enough, even though each epoch ends with `model.eval()` for validation.",
+         truth="`eval()` switches dropout off until `train()` is called again, so every epoch after the first trains with dropout disabled; call `model.train()` at the start of every epoch.",
+         anchor="## 4. The training loop",
+         new=dict(
+             title='"One `model.train()` before the loop is enough." / 「循环前调用一次 model.train() 就够了」',
+             text="A loop that validates with `model.eval()` at the end of each epoch and calls `model.train()` only once, "
+                  "before the loop, trains epochs 2, 3, ... in evaluation mode. Dropout (随机失活) shows it:",
+             code='''import torch
+
+with torch.random.fork_rng():                        # the notebook's random stream stays as it was
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.Dropout(p=0.5))
+x = torch.ones(1, 8)
+model.train()                                        # once, before the loop
+for epoch in (1, 2, 3):
+    with torch.random.fork_rng():                    # the notebook's random stream stays as it was
+        torch.manual_seed(epoch)
+        dropped = int((model[1](x) == 0).sum())
+    print(f"epoch {epoch}: model.training = {model.training}, dropout zeroed {dropped} of 8 activations")
+    model.eval()                                     # the validation pass at the end of the epoch''')),
+    dict(id="M35", seeds=[S0], category="data & evaluation",
+         belief="Before fine-tuning a Transformer on Chinese, segment the text into words with jieba (jieba 分词) and join them with spaces.",
+         truth="A pretrained model comes with its own tokenizer (分词器) that reads raw text; jieba-segmented text joined by spaces is a different token sequence from the one the model was pretrained on (extra space tokens).",
+         anchor=("print(type(course_tok).__name__, len(course_tok), course_tok.all_special_tokens)",
+                 "## 4. Real tokenizer APIs"),
+         new=dict(
+             title='"Segment Chinese with jieba before the model\'s tokenizer." / 「先用 jieba 切词，再交给模型」',
+             text="jieba 分词 is a tool for word-level pipelines. A model's tokenizer (分词器) is trained on raw text. Feed it "
+                  "jieba's words joined by spaces and it sees a different sequence:",
+             code='''from course_utils import tokenisation as tz
+from course_utils.course_tokenizer import load_course_tokenizer
+
+tok = load_course_tokenizer()
+text = "华星科技发布新款智能手机"
+segmented = " ".join(tz.jieba_cut(text))
+for name, t in [("raw text", text), ("jieba words + spaces", segmented)]:
+    print(f"{name:>20}: {t!r} -> {len(tok(t)['input_ids'])} tokens")
+print("same token sequence:", tok(text)["input_ids"] == tok(segmented)["input_ids"])''')),
 ]
 
 # Citation and history errors: no cell can compute them, so they are listed without a notebook link.
