@@ -174,3 +174,46 @@ def test_pipeline_survives_surrogate_ids_odd_file_names_fifos_and_cr_files(tmp_p
     assert result.stages[0].kept == 3
     written = (tmp_path / "out" / "failures.jsonl").read_text("utf-8")
     assert "caf\\\\xff.jsonl" in written and "lone surrogate" in written
+
+
+# --- cleaning, labels, make_datasets (issue 13's reproduced cases) --------------------------------
+
+def test_clean_text_survives_marked_sections_and_control_characters():
+    from course_utils import cleaning
+    assert cleaning.clean_text("<p>a<![foo]>b</p>").text == "a b"            # was AssertionError from html.parser
+    assert cleaning.clean_text("<p>a<![CDATA[x<y]]>b</p>").text == "ax<yb"    # CDATA keeps its text
+    assert cleaning.clean_text("<\x00script>alert(1)</script>ok").text == "ok"  # was "<script>alert(1)"
+    assert cleaning.clean_text("<\u200bscript>alert(1)</script>ok").text == "ok"
+    assert cleaning.clean_text("x<!--<script>alert(1)").text == "x"           # unclosed comment hides the rest
+    out = cleaning.clean_batch({"text": [None, "Hello world"]})
+    assert out["text"] == ["", "Hello world"] and out["drop_reason"] == ["empty", ""]
+    with pytest.raises(TypeError, match="row 0, column 'text': expected a string, got int"):
+        cleaning.clean_batch({"text": [3]})
+
+
+def test_label_helpers_name_the_bad_value():
+    from course_utils import labels
+    with pytest.raises(ValueError, match="class id -1 is out of range: expected 0 <= id < 4"):
+        labels.one_hot([-1], 4)                                               # was [0, 0, 0, 1]
+    with pytest.raises(ValueError, match="class id 4 is out of range"):
+        labels.one_hot([4], 4)
+    with pytest.raises(ValueError, match="word id -1 is out of range: 2 word tags"):
+        labels.align_word_labels([None, 0, -1, None], ["B-PER", "O"])       # was the last tag
+    with pytest.raises(ValueError, match="word id 2 is out of range"):
+        labels.align_word_labels([0, 2], ["B-PER", "O"])
+    with pytest.raises(ValueError, match="unknown tag 'B-XXX'"):
+        labels.align_word_labels([0], ["B-XXX"])                              # was a bare KeyError
+    with pytest.raises(ValueError, match="offset \\(5, 6\\) is outside the 3 tagged characters"):
+        labels.align_char_labels([(0, 1), (5, 6)], ["O", "O", "O"])
+    with pytest.raises(ValueError, match="unknown label 'weather'"):
+        labels.multi_hot([["sports", "weather"]], data.LABELS)
+    with pytest.raises(ValueError, match="label id 99"):
+        labels.id_row([0, -100, 99])
+
+
+def test_build_all_does_not_default_to_the_package_data():
+    import inspect
+
+    from course_utils import make_datasets
+    default = inspect.signature(make_datasets.build_all).parameters["out_dir"].default
+    assert os.path.abspath(default) != os.path.abspath(data.DATA_DIR)
