@@ -29,7 +29,7 @@ import nbformat
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from course_utils.notebooks import COURSE_REF, COURSE_REPO  # noqa: E402
+from course_utils.notebooks import COURSE_REF, COURSE_REPO, repo_url  # noqa: E402
 
 TAG = "misconception:{}"
 NOTE_TAG = "misconception-note:{}"       # the markdown box of a new cell pair
@@ -533,7 +533,8 @@ def apply(notebook_dir: Path) -> tuple[dict, list[str], list[str]]:
         else:
             ids = new.get("tags", [row["id"]])
             box = nbformat.v4.new_markdown_cell(
-                f"> **Common misconception / 常见误区: {new['title']}** (index row {', '.join(ids)})\n>\n> {new['text']}")
+                f"> **Common misconception / 常见误区: {new['title']}** (row {', '.join(ids)} of the "
+                f"[misconceptions index / 常见误区索引]({repo_url('MISCONCEPTIONS.md')}))\n>\n> {new['text']}")
             box.metadata["tags"] = [NOTE_TAG.format(x) for x in ids]
             code = nbformat.v4.new_code_cell(wrap_code(ids, new["code"]))
             code.metadata["tags"] = [TAG.format(x) for x in ids] + [NEW_TAG]
