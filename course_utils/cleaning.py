@@ -179,8 +179,11 @@ def has_width_variants(text: str) -> bool:
 
 PLACEHOLDERS = {"url": "<URL>", "email": "<EMAIL>", "phone": "<PHONE>"}
 
-# Stops at whitespace, quotes, angle brackets and Chinese punctuation; trailing ".,;:!?)" is trimmed below.
-URL_RE = re.compile(r"(?:https?://|www\.)[^\s<>\"'，。！？、；：（）《》【】]+", re.IGNORECASE)
+# Stops at whitespace, quotes, angle brackets, Chinese punctuation and Han characters ("详见https://a.example/x发布会":
+# the URL ends before 发; swallowing Han text would also make cleaning twice differ, since the kept Chinese
+# punctuation depends on Han characters being left); trailing ".,;:!?)" is trimmed below.
+URL_RE = re.compile(r"(?:https?://|www\.)[^\s<>\"'，。！？、；：（）《》【】\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+",
+                    re.IGNORECASE)
 EMAIL_RE = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])", re.ASCII)
 # Chinese mobile numbers (1[3-9]x xxxx xxxx, with or without - or spaces) and North-American
 # numbers ((415) 555-0100, 415-555-0100), each with an optional +country code.  The look-arounds
