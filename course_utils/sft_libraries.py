@@ -51,7 +51,7 @@ def sft_config(output_dir: str, *, max_steps: int, learning_rate: float, rows_pe
         eos_token=end_of_turn, shuffle_dataset=True, train_sampling_strategy="sequential",
         per_device_train_batch_size=rows_per_step, max_steps=max_steps, learning_rate=learning_rate,
         warmup_steps=int(warmup_ratio * max_steps), lr_scheduler_type="linear", weight_decay=weight_decay,
-        max_grad_norm=max_grad_norm, seed=seed, bf16=False, fp16=False, gradient_checkpointing=False,
+        max_grad_norm=max_grad_norm, seed=seed, bf16=False, fp16=False, activation_checkpointing=False,
         logging_steps=1, report_to="none", save_strategy="no", disable_tqdm=True, use_cpu=use_cpu,
         dataloader_num_workers=0)
     settings.update(overrides)
