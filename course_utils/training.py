@@ -516,6 +516,7 @@ def train(model, loader, config: TrainConfig, loss=None, eval_fn=None, checkpoin
     scheduler = get_scheduler(config.schedule, optimizer, num_warmup_steps=int(config.warmup_ratio * total_steps),
                               num_training_steps=total_steps)
     result = TrainResult(device=device.type, precision={None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype])
+    data_size = _loader_size(loader)  # before accelerate shards the loader: what a resume compares
     start_epoch, skip, expected_order = 0, 0, None
     if resume == "auto":  # resume when a complete checkpoint exists, else start from the beginning
         resume = checkpoint_dir is not None and find_checkpoint(checkpoint_dir) is not None
@@ -614,7 +615,7 @@ def train(model, loader, config: TrainConfig, loss=None, eval_fn=None, checkpoin
             interrupted = stop_after_steps is not None and result.steps >= stop_after_steps
             if checkpoint_dir and is_main and (interrupted or (config.save_every and result.steps % config.save_every == 0)):
                 next_epoch, next_skip = (epoch + 1, 0) if epoch_done else (epoch, done_in_epoch)
-                data_state = {**_loader_size(loader), "order": order.hexdigest() if next_skip else None}
+                data_state = {**data_size, "order": order.hexdigest() if next_skip and accelerator is None else None}
                 save_checkpoint(checkpoint_dir, raw_model, optimizer, scheduler, scaler,
                                 {"epoch": next_epoch, "micro_batches_done": next_skip, "result": _resumable(result),
                                  "config": _config_for_resume(config), "data": data_state})
