@@ -3,6 +3,18 @@
 A malformed record is never skipped silently: it becomes a :class:`RecordError` that
 names the file, the line, the field and the reason.  ``strict=True`` raises the first
 one; ``strict=False`` drops bad records and reports what was kept and what was dropped.
+
+The reading contract (tests/test_robust_readers.py, tests/test_fuzz.py):
+
+* only :class:`RecordError` comes out (a ``ValueError``); a problem with the file as a whole
+  (missing, a FIFO, a device, a directory, over :data:`MAX_FILE_BYTES`, a bad CSV header) raises it
+  with line 0 (or 1) even when ``strict=False``, since no line can be read;
+* every physical line is accounted for: ``kept + len(dropped) + blank == lines``.  Lines end at LF,
+  CR LF or a lone CR; a UTF-8 BOM on line 1 is dropped; blank lines are counted, not records;
+* JSON is read strictly (:func:`loads_strict`): duplicate keys, NaN/Infinity, integer literals over
+  4,300 digits, nesting deeper than 64 and lone surrogates are errors, never silently changed;
+* a CSV record is one line (a quoted field may not span lines), under a header without duplicates;
+* a valid record is returned exactly as it was written.
 """
 
 from __future__ import annotations
