@@ -200,20 +200,22 @@ def read_lines(path, max_line_bytes: int | None = None, name: str | None = None,
         number, buffer, overflow = 0, b"", 0
         while True:
             block = f.read(chunk)
-            if block:
-                buffer += block
-            # A CR at the very end may be the first half of CR LF: wait for the next block.
+            buffer += block
+            pos = 0  # lines are cut at offsets, not by re-slicing the buffer (that would be quadratic)
             while True:
-                match = _NEWLINE.search(buffer)
+                match = _NEWLINE.search(buffer, pos)
+                # A CR at the very end may be the first half of CR LF: wait for the next block.
                 if match is None or (match.group() == b"\r" and match.end() == len(buffer) and block):
                     break
                 number += 1
-                line, buffer = buffer[:match.start()], buffer[match.end():]
+                line = buffer[pos:match.start()]
+                pos = match.end()
                 if overflow or len(line) > max_line_bytes:
                     yield number, _too_long(name, number, overflow + len(line), max_line_bytes)
                     overflow = 0
                 else:
                     yield number, line
+            buffer = buffer[pos:]
             if len(buffer) > max_line_bytes + 1:  # keep one byte: it may be a CR of a CR LF
                 overflow += len(buffer) - 1
                 buffer = buffer[-1:]
