@@ -160,6 +160,13 @@ def drop_untrained_examples(examples, file: str = "<examples>") -> tuple[list[di
     return kept, report
 
 
+def completion_labels(input_ids, offsets, prompt_length: int) -> list[int]:
+    """Completion-only labels from character offsets: a token is trained when its span
+    ``(start, end)`` reaches past the prompt (``end > prompt_length``), so a token that straddles
+    the join (a prompt's trailing space merged into the answer's first word) is trained too."""
+    return [tok if end > prompt_length else IGNORE_INDEX for tok, (_, end) in zip(input_ids, offsets)]
+
+
 def build_completion_example(tokenizer, prompt: str, completion: str, max_length=None,
                              add_eos: bool = True) -> dict:
     """Prompt/completion data, completion-only loss, done the safe way.
@@ -174,8 +181,7 @@ def build_completion_example(tokenizer, prompt: str, completion: str, max_length
         raise ValueError("the tokenizer has no EOS token; without one the model cannot learn to stop")
     enc = tokenizer(prompt + completion, add_special_tokens=False, return_offsets_mapping=True)
     input_ids = list(enc["input_ids"])
-    labels = [tok if end > len(prompt) else IGNORE_INDEX
-              for tok, (_, end) in zip(input_ids, enc["offset_mapping"])]
+    labels = completion_labels(input_ids, enc["offset_mapping"], len(prompt))
     if add_eos:
         input_ids.append(tokenizer.eos_token_id)
         labels.append(tokenizer.eos_token_id)
@@ -279,7 +285,7 @@ TURN_KEYS = {"sharegpt": ("from", "value"), "messages": ("role", "content")}
 # a bare "unknown role".
 _TOOL_NOTE = ("; a tool turn (a tool's output fed back to the model) needs the assistant turn that called "
               "the tool ('tool_calls'), which these formats cannot hold: keep such chats as messages with "
-              "tool_calls and label them with build_sft_example_by_diff (notebook 02, section 4)")
+              "tool_calls and label them with build_sft_example_by_diff (notebook 05b, section 2)")
 TOOL_ROLE_NOTE = {role: _TOOL_NOTE for role in ("tool", "function", "observation", "ipython")}
 
 # The documented ways a record can be malformed; ChatFormatError.kind is always one of these.
@@ -514,10 +520,11 @@ EXERCISE_CHAT = [
     {"role": "assistant", "content": "ABC"},
 ]
 
-EXERCISE_RECORDS = [
+EXERCISE_RECORDS = [  # each has at most one error, so the validator's checking order does not matter
     {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello!"}]},
-    {"messages": [{"role": "user", "content": "Hi"}, {"role": "user", "content": "Anyone?"}]},
-    {"instruction": "Reverse 'abc'.", "input": "", "ouput": "cba"},
+    {"messages": [{"role": "user", "content": "Hi"}, {"role": "user", "content": "Anyone?"},
+                  {"role": "assistant", "content": "Hello!"}]},
+    {"instruction": "Reverse 'abc'.", "input": "", "output": "cba", "sytem": "Be brief."},
     {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"},
                   {"role": "assistant", "content": "  "}]},
     {"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": 4}]},
@@ -526,35 +533,115 @@ EXERCISE_RECORDS = [
 ]
 
 
-def check_trained_token_count(answer) -> None:
-    """Exercise: how many tokens of EXERCISE_CHAT get a real label with the course tokenizer?"""
+def _trained_token_answers(tokenizer):
+    """The right count for EXERCISE_CHAT and the counts that common slips give."""
+    example = build_sft_example(tokenizer, EXERCISE_CHAT)
+    ids, labels = example["input_ids"], example["labels"]
+    right = count_trained_tokens(labels)
+    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    replies = [m for m in EXERCISE_CHAT if m["role"] == "assistant"]
+    header = len(tokenizer("<|im_start|>assistant\n", add_special_tokens=False)["input_ids"])
+    last = count_trained_tokens(build_sft_example(tokenizer, EXERCISE_CHAT, turns="last")["labels"])
+    return right, [
+        (right - sum(t == end for t, l in zip(ids, labels) if l != IGNORE_INDEX),
+         "you left out the end-of-turn tokens; <|im_end|> after each reply is trained, or the model never learns to stop."),
+        (right + len(replies) * header,
+         "you counted the role headers '<|im_start|>assistant' and their newline; the prompt supplies them at inference."),
+        (right + len(replies),
+         "you counted the newline after each <|im_end|>; generation stops at <|im_end|>, so it is never written."),
+        (last, "that is only the last reply; by default (turns='all') every assistant reply is trained."),
+    ]
+
+
+def check_trained_token_count(answer) -> bool:
+    """Exercise 5b.1: how many tokens of EXERCISE_CHAT get a real label with the course tokenizer?"""
     from course_utils.course_tokenizer import load_course_tokenizer
-    from course_utils.exercises import feedback
-    expected = count_trained_tokens(build_sft_example(load_course_tokenizer(), EXERCISE_CHAT)["labels"])
-    feedback(answer == expected, "count the labels that are not -100 in build_sft_example(tokenizer, EXERCISE_CHAT); "
-                                 "each assistant turn trains its content and its <|im_end|>.")
+    from course_utils.exercises import check_answer
+    expected, mistakes = _trained_token_answers(load_course_tokenizer())
+    return check_answer(answer, expected, key="5b.1", mistakes=mistakes, hints=[
+        "which turns does the model write at inference time? Only those are trained.",
+        "for each assistant turn, count its reply's tokens in the list and decide about the token right after them.",
+        "each assistant reply is trained with its <|im_end|>; system, user, role headers and newlines are not.",
+    ], why="Only what the model must write is trained: every reply and the token that ends it.")
 
 
-def check_rejection_kinds(answer) -> None:
-    """Exercise: for each of EXERCISE_RECORDS, the error kind the validator reports (None if valid)."""
-    from course_utils.exercises import feedback
-    expected = []
+def _rejection_kinds():
+    kinds = []
     for record in EXERCISE_RECORDS:
         try:
             parse_record(record)
-            expected.append(None)
+            kinds.append(None)
         except ChatFormatError as err:
-            expected.append(err.kind)
-    feedback(list(answer or []) == expected, f"give one entry per record, each None or one of {sorted(ERROR_KINDS)}; "
-                                             "check keys first, then types, empty text, then role order.")
+            kinds.append(err.kind)
+    return kinds
 
 
-def check_last_turn_text(answer) -> None:
-    """Exercise: the text trained in EXERCISE_CHAT under the Mistral format with ``turns="last"``."""
+def check_rejection_kinds(answer) -> bool:
+    """Exercise 2.4: for each of EXERCISE_RECORDS, the error kind the validator reports (None if valid)."""
+    from course_utils.exercises import check_answer
+    expected = _rejection_kinds()
+
+    def one_changed(i, kind):
+        return expected[:i] + [kind] + expected[i + 1:]
+
+    return check_answer(None if answer is None else list(answer), expected, key="2.4", hints=[
+        f"one entry per record ({len(EXERCISE_RECORDS)} in all), each None or a key of ERROR_KINDS.",
+        "read each record as the validator does: is the format known, are the keys known, are the values strings, "
+        "is any text empty, and do the roles alternate user/assistant after an optional system turn?",
+        "every record has at most one problem; compare each with the rules printed in section 3 of this notebook.",
+    ], mistakes=[
+        (one_changed(0, "unknown_format"), "the first record is sharegpt, a known format ('human' and 'gpt' are "
+                                           "normalised to user and assistant)."),
+        (one_changed(3, "missing_assistant"), "record 4 has an assistant turn; its text is the problem."),
+        (one_changed(2, "missing_key"), "record 3 has all of instruction, input and output; look at its other key."),
+        (one_changed(5, None), "record 6 starts with the assistant: a chat starts with the user (after an optional "
+                               "system turn)."),
+    ], why="A validator that names the kind, the field and the line turns a silent drop into a fix.")
+
+
+def check_last_turn_text(answer) -> bool:
+    """Exercise 5b.2: the text trained in EXERCISE_CHAT under the Mistral format with ``turns="last"``."""
     from course_utils.chat_templates import format_tokenizer
-    from course_utils.exercises import feedback
+    from course_utils.exercises import check_answer
     tok = format_tokenizer("mistral")
     example = build_sft_example_by_diff(tok, EXERCISE_CHAT, turns="last")
     expected = tok.decode([t for t, lab in zip(example["input_ids"], example["labels"]) if lab != IGNORE_INDEX])
-    feedback(answer == expected, "only the last reply is trained, with its end-of-turn token; in Mistral's format "
-                                 "the prompt ends at '[/INST]', so the model also writes the space before the reply.")
+    every = build_sft_example_by_diff(tok, EXERCISE_CHAT, turns="all")
+    return check_answer(answer, expected, key="5b.2", hints=[
+        "with turns='last', which reply is trained, and what ends it in Mistral's format?",
+        "look at the rendering just before the reply: the prompt ends at '[/INST]'. Who writes the next character?",
+        "only the last reply is trained, with its end-of-turn token; Mistral has no generation prompt, so the model "
+        "also writes the space before the reply.",
+    ], mistakes=[
+        (expected.lstrip(), "you left out the space after '[/INST]': the prompt ends there, so the model writes it."),
+        (expected[:-len("</s>")], "the end-of-turn token </s> is trained too, or the model never learns to stop."),
+        (tok.decode([t for t, lab in zip(every["input_ids"], every["labels"]) if lab != IGNORE_INDEX]),
+         "that is every reply (turns='all'); with turns='last' the earlier reply is context."),
+    ])
+
+
+# --- Write the code: completion labels from offsets ------------------------------------------
+
+def completion_label_cases(n: int = 60, seed: int = 0) -> list[tuple[list[int], list[tuple[int, int]], int]]:
+    """Seeded random ``(input_ids, offsets, prompt_length)``: contiguous token spans of 1-4 characters
+    over a text, and a prompt end that often falls inside a token (the straddling case)."""
+    import random
+    rng = random.Random(seed)
+    cases = []
+    for _ in range(n):
+        spans, start = [], 0
+        for _ in range(rng.randint(2, 9)):
+            width = rng.randint(1, 4)
+            spans.append((start, start + width))
+            start += width
+        prompt_length = rng.randint(1, start - 1)
+        cases.append(([rng.randrange(5, 600) for _ in spans], spans, prompt_length))
+    return cases
+
+
+def check_completion_labels(function) -> bool:
+    """Exercise 5b.3: the learner's ``function(input_ids, offsets, prompt_length) -> labels`` against
+    :func:`completion_labels` on :func:`completion_label_cases`."""
+    from course_utils.exercises import check_code
+    return check_code(function, completion_labels, completion_label_cases(),
+                      describe=lambda a: f"input_ids={a[0]}, offsets={a[1]}, prompt_length={a[2]}")

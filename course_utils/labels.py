@@ -267,19 +267,80 @@ def _as_list(answer):
     return answer.tolist() if hasattr(answer, "tolist") else answer
 
 
-def check_multi_hot(answer) -> None:
-    """Exercise: the multi-hot matrix of EXERCISE_LABEL_SETS over data.LABELS."""
+def _same_rows(answer, expected) -> bool:
+    try:
+        return [[float(x) for x in row] for row in _as_list(answer)] == [[float(x) for x in row] for row in expected]
+    except (TypeError, ValueError):
+        return False
+
+
+def _same_ints(answer, expected) -> bool:
+    try:
+        return [int(x) for x in _as_list(answer)] == list(expected)
+    except (TypeError, ValueError):
+        return False
+
+
+def check_multi_hot(answer) -> bool:
+    """Exercise 2.1: the multi-hot matrix of EXERCISE_LABEL_SETS over data.LABELS."""
     from course_utils.data import LABELS
-    from course_utils.exercises import feedback
+    from course_utils.exercises import check_answer
     expected = multi_hot(EXERCISE_LABEL_SETS, LABELS).tolist()
-    ok = answer is not None and [[float(x) for x in row] for row in _as_list(answer)] == expected
-    feedback(ok, "one row per example, one column per class in LABELS order; a row may be all zeros.")
+    alphabetical = sorted(LABELS)
+    return check_answer(answer, expected, key="2.1", equal=_same_rows, hints=[
+        "one row per example and one column per class; how many rows and columns should the matrix have?",
+        "the columns follow the order of LABELS, not the alphabet; an example with no label is still a row.",
+        "row i has a 1 in column j when LABELS[j] is in EXERCISE_LABEL_SETS[i], else 0.",
+    ], mistakes=[
+        (multi_hot(EXERCISE_LABEL_SETS, alphabetical).tolist(),
+         "your columns are in alphabetical order (as LabelEncoder sorts them); use the order of LABELS."),
+        ([row for row, s in zip(expected, EXERCISE_LABEL_SETS) if s],
+         "the example with no label still needs a row, of zeros: multi-label data may have an empty label set."),
+    ], why="Each row may hold any number of 1s, from none to all: that is what a sigmoid per class can express.")
 
 
-def check_all_subtokens_labels(answer) -> None:
-    """Exercise: label ids for EXERCISE_WORD_IDS / EXERCISE_WORD_TAGS under the all-subtokens policy."""
-    from course_utils.exercises import feedback
+def check_all_subtokens_labels(answer) -> bool:
+    """Exercise 2.2: label ids for EXERCISE_WORD_IDS / EXERCISE_WORD_TAGS under the all-subtokens policy."""
+    from course_utils.exercises import check_answer
     expected = align_word_labels(EXERCISE_WORD_IDS, EXERCISE_WORD_TAGS, policy="all")
-    ok = answer is not None and [int(x) for x in _as_list(answer)] == expected
-    feedback(ok, "special tokens (None) get -100; a continuation piece of a B-X word gets I-X, of any other word "
-                 "the word's own tag; use LABEL2ID for the ids.")
+    own_tag = [IGNORE_INDEX if w is None else LABEL2ID[EXERCISE_WORD_TAGS[w]] for w in EXERCISE_WORD_IDS]
+    return check_answer(answer, expected, key="2.2", equal=_same_ints, hints=[
+        "one label per token, so the list has as many entries as EXERCISE_WORD_IDS; what do the special tokens (None) get?",
+        "a continuation piece (same word id as the token before) of a B-X word must not begin a second entity.",
+        "None -> -100; the first piece of a word -> its tag; a continuation of B-X -> I-X, of anything else -> the "
+        "word's own tag; then map tags to ids with LABEL2ID.",
+    ], mistakes=[
+        (align_word_labels(EXERCISE_WORD_IDS, EXERCISE_WORD_TAGS, policy="first"),
+         "that is the first-subtoken policy (continuations -100); here every piece is trained."),
+        (own_tag, "each continuation copies B-ORG, so the organisation would begin three times; continuations of "
+                  "B-X get I-X."),
+        ([LABEL2ID["O"] if x == IGNORE_INDEX else x for x in expected],
+         "[CLS] and [SEP] are not words: they get -100, not O."),
+    ], why="An entity keeps exactly one B- tag however many pieces its first word is cut into.")
+
+
+# --- Write the code: first-subtoken alignment -------------------------------------------------
+
+def word_label_cases(n: int = 60, seed: int = 0) -> list[tuple[list, list[str]]]:
+    """Seeded random ``(word_ids, word_tags)`` like a fast tokenizer's: words cut into 1-3 pieces,
+    usually framed by special tokens (None), sometimes not (``add_special_tokens=False``)."""
+    import random
+    rng = random.Random(seed)
+    tags = list(LABEL2ID)
+    cases = []
+    for _ in range(n):
+        n_words = rng.randint(1, 6)
+        word_tags = [rng.choice(tags) for _ in range(n_words)]
+        word_ids = [w for w in range(n_words) for _ in range(rng.choice([1, 1, 2, 3]))]
+        if rng.random() < 0.8:
+            word_ids = [None] + word_ids + [None]
+        cases.append((word_ids, word_tags))
+    return cases
+
+
+def check_first_subtoken_alignment(function) -> bool:
+    """Exercise 2.3: the learner's ``function(word_ids, word_tags) -> list[int]`` against
+    ``align_word_labels(..., policy="first")`` on :func:`word_label_cases`."""
+    from course_utils.exercises import check_code
+    return check_code(function, lambda w, t: align_word_labels(w, t, policy="first"), word_label_cases(),
+                      describe=lambda args: f"word_ids={args[0]}, word_tags={args[1]}")

@@ -417,4 +417,4 @@ def test_exercise_checks(capsys):
     cf.check_rejection_kinds([None, "role_order", "unknown_key", "empty_turn", "wrong_type", "role_order"])
     cf.check_trained_token_count(None)
     cf.check_rejection_kinds(None)
-    assert [line[0] for line in capsys.readouterr().out.splitlines()] == ["✅", "✅", "❌", "❌"]
+    assert [line[0] for line in capsys.readouterr().out.splitlines()] == ["✅", "✅", "📝", "📝"]
