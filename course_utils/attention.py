@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from course_utils.exercises import feedback
+from course_utils.exercises import check_answer, check_code
 from course_utils.losses import softmax
 
 
@@ -89,22 +89,96 @@ def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------------------------
-# exercise checks (notebook 05)
+# exercise checks (notebook 05): tiered hints, common mistakes recognised, one "write the code"
 # ---------------------------------------------------------------------------------------------
 
-def check_causal_padding_mask(attention_mask, answer) -> None:
+def _same_mask_values(answer, expected) -> bool:
+    """Same True/False pattern once broadcast to ``expected``'s shape (dtype and shape not checked)."""
+    try:
+        answer = torch.as_tensor(answer)
+        return bool((torch.broadcast_to(answer.bool(), expected.shape) == expected).all())
+    except (TypeError, ValueError, RuntimeError):
+        return False
+
+
+def check_causal_padding_mask(attention_mask, answer) -> bool:
     """Exercise 5.1: the boolean (batch, 1, seq, seq) mask combining causal and padding masks."""
     attention_mask = torch.as_tensor(attention_mask)
-    expected = combine_masks(causal_mask(attention_mask.shape[-1]), padding_mask(attention_mask))
-    ok = (isinstance(answer, torch.Tensor) and answer.dtype == torch.bool
-          and answer.shape == expected.shape and bool((answer == expected).all()))
-    feedback(ok, "AND a (seq, seq) lower-triangular mask with attention_mask[:, None, None, :]; "
-                 "shape (batch, 1, seq, seq), dtype bool.")
+    seq = attention_mask.shape[-1]
+    expected = combine_masks(causal_mask(seq), padding_mask(attention_mask))
+    if (isinstance(answer, torch.Tensor) and _same_mask_values(answer, expected)
+            and (answer.dtype != torch.bool or answer.shape != expected.shape)):
+        print(f"❌ Not yet: the True/False pattern is right, but give it shape {tuple(expected.shape)} and dtype "
+              f"torch.bool (got {tuple(answer.shape)}, {answer.dtype}): torch reads a float mask as numbers to ADD.")
+        return False
+    causal_only = causal_mask(seq).expand(expected.shape)
+    query_side = causal_mask(seq) & attention_mask.bool()[:, None, :, None]
+    mistakes = [
+        (causal_only, "that is the causal mask alone: real tokens can still look at the pads."),
+        (padding_mask(attention_mask).expand(expected.shape), "that is the padding mask alone: every token can see the future."),
+        (causal_mask(seq) | padding_mask(attention_mask), "you combined with OR; a key must be allowed by BOTH masks (AND)."),
+        (query_side, "you masked pad QUERIES (rows) instead of pad KEYS (columns): index attention_mask as [:, None, None, :]."),
+        (torch.ones(seq, seq, dtype=torch.bool).triu() & padding_mask(attention_mask), "your triangle is the wrong way "
+         "round: token i may see keys 0..i, the lower triangle (torch.tril)."),
+    ]
+    strict = lambda a, e: isinstance(a, torch.Tensor) and a.dtype == torch.bool and a.shape == e.shape and bool((a == e).all())
+    mistakes = [(wrong, why) for wrong, why in mistakes if not torch.equal(wrong.expand(expected.shape), expected)]
+    # a recognised mistake is matched by its pattern, whatever the learner's dtype or shape
+    equal = lambda a, e: strict(a, e) if e is expected else _same_mask_values(a, e.expand(expected.shape))
+    return check_answer(answer, expected, key="5.1", equal=equal, mistakes=mistakes, hints=[
+        "Two rules must hold at once: no looking at later tokens, and no looking at pads. Build each as a boolean mask.",
+        "Causal: a (seq, seq) lower triangle. Padding: one row per sentence, True at real tokens, broadcast over queries.",
+        "torch.ones(seq, seq, dtype=torch.bool).tril() & attention_mask.bool()[:, None, None, :]",
+    ], why="Both masks must allow a key; the padding mask hides pad columns for every query.")
 
 
-def check_attention_weight(q, k, query: int, key: int, answer) -> None:
+def check_attention_weight(q, k, query: int, key: int, answer) -> bool:
     """Exercise 5.2: one entry of the attention weight matrix (no mask)."""
     q, k = torch.as_tensor(q, dtype=torch.float64), torch.as_tensor(k, dtype=torch.float64)
-    expected = float(attention_steps(q, k, k).weights[query, key])
-    ok = answer is not None and abs(float(answer) - expected) < 5e-4
-    feedback(ok, "scores = q_i · k_j / sqrt(d_k) for every key j, then softmax over j.")
+    steps = attention_steps(q, k, k)
+    expected = float(steps.weights[query, key])
+
+    def equal(answer, expected) -> bool:
+        try:
+            return abs(float(answer) - float(expected)) < 5e-4
+        except (TypeError, ValueError, RuntimeError):
+            return False
+
+    mistakes = [
+        (float(torch.softmax(steps.scores, -1)[query, key]), "you forgot to divide the scores by sqrt(d_k)."),
+        (float(steps.scaled[query, key]), "that is the scaled score; the weight is the softmax of the scores in its row."),
+        (float(torch.softmax(steps.scaled, 0)[query, key]), "you normalised over the queries (a column); "
+         "each query's weights are a softmax over the keys (its row)."),
+        (float(steps.scores[query, key]), "that is the raw dot product q·k, before scaling and softmax."),
+    ]
+    mistakes = [(w, why) for w, why in mistakes if not equal(w, expected)]
+    return check_answer(answer, expected, key="5.2", equal=equal, mistakes=mistakes, hints=[
+        "Token 0 spreads its attention over ALL keys, itself included, and the weights sum to 1.",
+        "Compute token 0's score against every key, scale, then normalise over the keys.",
+        "scores_j = q_0 · k_j / sqrt(d_k) for j = 0, 1; weight = softmax(scores)[1].",
+    ], why="Each row of the weight matrix is a softmax over the keys.")
+
+
+def packed_row_cases(n: int = 40, seed: int = 0) -> list[tuple[torch.Tensor]]:
+    """Seeded inputs for Exercise 5.3: the segment ids of one packed row, e.g. [0, 0, 0, 1, 1, 2],
+    1 to 4 examples of 1 to 5 tokens (a row that holds a single example included)."""
+    g = torch.Generator().manual_seed(seed)
+    cases = []
+    for _ in range(n):
+        lengths = torch.randint(1, 6, (int(torch.randint(1, 5, (1,), generator=g)),), generator=g).tolist()
+        cases.append((torch.tensor([k for k, length in enumerate(lengths) for _ in range(length)]),))
+    return cases
+
+
+def check_block_causal_mask(function) -> bool:
+    """Exercise 5.3 (write the code): ``function(segment_ids)`` returns the boolean (L, L) mask of a
+    packed row: query i may see key j iff j <= i and both belong to the same example.  Compared with
+    ``course_utils.packing.block_causal_mask`` (which adds batch and head axes)."""
+    from course_utils.packing import block_causal_mask
+
+    def equal(got, expected) -> bool:
+        return (isinstance(got, torch.Tensor) and got.dtype == torch.bool and got.shape == expected.shape
+                and bool((got == expected).all()))
+
+    return check_code(function, lambda seg: block_causal_mask(seg)[0, 0], packed_row_cases(), equal=equal,
+                      describe=lambda args: f"segment_ids = {args[0].tolist()}")

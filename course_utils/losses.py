@@ -21,7 +21,7 @@ import math
 
 import torch
 
-from course_utils.exercises import feedback
+from course_utils.exercises import check_answer, check_code
 
 IGNORE_INDEX = -100  # the label value PyTorch and Hugging Face skip in the loss
 
@@ -238,32 +238,123 @@ def accumulated_loss_and_grads(model: torch.nn.Module, micro_batches: list[dict]
 
 
 # ---------------------------------------------------------------------------------------------
-# exercise checks (notebook 03)
+# exercise checks (notebook 03): tiered hints, common mistakes recognised, one "write the code"
 # ---------------------------------------------------------------------------------------------
 
-def check_cross_entropy(logits, target: int, answer) -> None:
+def _close(tol: float):
+    """Equality to ``tol`` (answers are asked for to 4 decimals); anything not a number is unequal."""
+    def equal(answer, expected) -> bool:
+        try:
+            return abs(float(answer) - float(expected)) < tol
+        except (TypeError, ValueError, RuntimeError):
+            return False
+    return equal
+
+
+def _only_wrong(mistakes, expected, equal):
+    """Drop a listed mistake that happens to equal the right answer for these inputs."""
+    return [(wrong, why) for wrong, why in mistakes if not equal(wrong, expected)]
+
+
+def check_cross_entropy(logits, target: int, answer) -> bool:
     """Exercise 3.1: the cross-entropy of one example, to 4 decimals."""
-    expected = float(cross_entropy(torch.as_tensor(logits, dtype=torch.float64)[None], torch.tensor([target])))
-    ok = answer is not None and abs(float(answer) - expected) < 5e-4
-    feedback(ok, "loss = logsumexp(logits) - logits[target]; subtract the max before exp.")
+    z = torch.as_tensor(logits, dtype=torch.float64)
+    probs = torch.softmax(z, -1)
+    expected = float(cross_entropy(z[None], torch.tensor([target])))
+    equal = _close(5e-4)
+    mistakes = [
+        (-expected, "the sign is flipped. log p is negative for p < 1, so the loss -log p is positive."),
+        (float(probs[target]), "that is the probability of the true class; the loss is the negative log of it."),
+        (-math.log10(float(probs[target])), "that is the logarithm to base 10; losses use the natural log (math.log)."),
+        (float(-torch.log(probs[(target - 1) % len(z)])), "that is the loss of the class before the true one: "
+         "class ids count from 0, so class 2 is the third logit."),
+        (float(-torch.log(probs.max())), "that is the loss of the most likely class, not of the true class."),
+    ]
+    return check_answer(answer, expected, key="3.1", equal=equal, mistakes=_only_wrong(mistakes, expected, equal), hints=[
+        "The loss is about one class only, the true one. How likely does the model think that class is?",
+        "Turn the logits into probabilities first: exp of each logit divided by the sum of the exps.",
+        "loss = -log(softmax(logits)[target]) = logsumexp(logits) - logits[target].",
+    ], why="Cross-entropy only looks at the probability of the true class.")
 
 
-def check_token_mean(logits, labels, answer) -> None:
+def check_token_mean(logits, labels, answer) -> bool:
     """Exercise 3.2: the token-mean loss of a batch whose labels contain -100."""
-    expected = float(token_mean_loss(torch.as_tensor(logits, dtype=torch.float64), torch.as_tensor(labels)))
-    ok = answer is not None and abs(float(answer) - expected) < 5e-4
-    feedback(ok, "drop positions labelled -100, then divide the summed loss by the number of trained tokens.")
+    logits, labels = torch.as_tensor(logits, dtype=torch.float64), torch.as_tensor(labels)
+    expected = float(token_mean_loss(logits, labels))
+    per_token = cross_entropy(logits, labels, reduction="none")
+    equal = _close(5e-4)
+    mistakes = [
+        (float(per_token.mean()), "you averaged in the ignored position: its loss is 0, but it must not be counted "
+         "in the denominator either. Divide by the number of trained tokens."),
+        (float(per_token.sum()), "that is the sum of the token losses; the mean divides it by the number of trained tokens."),
+    ]
+    return check_answer(answer, expected, key="3.2", equal=equal, mistakes=_only_wrong(mistakes, expected, equal), hints=[
+        "Which positions take part in the loss at all? Look at the labels.",
+        "reduction='none' gives 0 at a position labelled -100. What should the sum be divided by?",
+        "Sum the per-token losses and divide by (labels != -100).sum(), the number of trained tokens.",
+    ], why="Ignored positions are left out of both the sum and the count.")
 
 
-def check_accumulation_divisor(micro_batch_labels, answer) -> None:
+def check_accumulation_divisor(micro_batch_labels, answer) -> bool:
     """Exercise 3.3: what must every micro-batch's summed loss be divided by?"""
-    expected = sum(trained_token_count(torch.as_tensor(lab)) for lab in micro_batch_labels)
-    ok = answer is not None and int(answer) == expected and float(answer) == expected
-    feedback(ok, "count trained tokens (labels != -100) across ALL micro-batches of the step, not per micro-batch.")
+    tensors = [torch.as_tensor(lab) for lab in micro_batch_labels]
+    expected = sum(trained_token_count(t) for t in tensors)
+    mistakes = [
+        (sum(t.numel() for t in tensors), "you counted the positions labelled -100 too; only trained tokens count."),
+        (len(tensors), "that is the number of micro-batches: dividing by it averages the micro-batch means, "
+         "which is the naive recipe of section 9."),
+        (sum(t.shape[0] for t in tensors), "that is the number of sequences; the token mean counts tokens."),
+    ]
+    equal = lambda a, e: isinstance(a, (int, float)) and not isinstance(a, bool) and float(a) == float(e)
+    return check_answer(answer, expected, key="3.3", equal=equal, mistakes=_only_wrong(mistakes, expected, equal), hints=[
+        "The accumulated loss must equal the loss of one big batch made of all three micro-batches.",
+        "What does the token mean of one big batch divide by? Count it over the whole step.",
+        "Count the labels that are not -100 in ALL micro-batches of the step together.",
+    ], why="Every micro-batch divides by the same total, so the sum equals the big batch's token mean.")
 
 
-def check_bce(p: float, y: int, answer) -> None:
+def check_bce(p: float, y: int, answer) -> bool:
     """Exercise 3.4: binary cross-entropy of one prediction."""
     expected = -(y * math.log(p) + (1 - y) * math.log(1 - p))
-    ok = answer is not None and abs(float(answer) - expected) < 5e-4
-    feedback(ok, "L = -[y log p + (1 - y) log(1 - p)]; it can never be negative.")
+    other = -((1 - y) * math.log(p) + y * math.log(1 - p))
+    equal = _close(5e-4)
+    mistakes = [
+        (-expected, "the sign is flipped: a cross-entropy loss is never negative."),
+        (other, "you took the log of the probability of the other label. The model gives the true label "
+         "y = %d the probability %s." % (y, "p" if y == 1 else "1 - p")),
+        (expected / math.log(10), "that is the logarithm to base 10; use the natural log."),
+    ]
+    return check_answer(answer, expected, key="3.4", equal=equal, mistakes=_only_wrong(mistakes, expected, equal), hints=[
+        "p is the probability of spam. What probability does the model give to the true answer, 'not spam'?",
+        "With y = 0 only one of the two terms of the formula survives.",
+        "L = -[y log p + (1 - y) log(1 - p)]; here L = -log(1 - p).",
+    ], why="The loss is the negative log of the probability given to the true label.")
+
+
+def masked_token_mean_cases(n: int = 40, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Seeded inputs for Exercise 3.5: logits (batch, seq, vocab) and labels with -100 at random
+    positions (whole prompts, padding and single holes), at least one trained token per case, and
+    rows of different lengths of answer so that a sequence mean would differ."""
+    g = torch.Generator().manual_seed(seed)
+    cases = []
+    for _ in range(n):
+        batch, seq, vocab = (int(torch.randint(lo, hi, (1,), generator=g)) for lo, hi in ((1, 4), (1, 9), (2, 8)))
+        logits = 3 * torch.randn(batch, seq, vocab, generator=g, dtype=torch.float64)
+        labels = torch.randint(0, vocab, (batch, seq), generator=g)
+        labels[torch.rand(batch, seq, generator=g) < 0.4] = IGNORE_INDEX
+        if (labels == IGNORE_INDEX).all():
+            labels[0, -1] = 0
+        cases.append((logits, labels))
+    return cases
+
+
+def check_masked_token_mean(function) -> bool:
+    """Exercise 3.5 (write the code): ``function(logits, labels)`` must return the token-mean
+    cross-entropy with ``ignore_index=-100``, as ``F.cross_entropy`` and :func:`token_mean_loss` do."""
+    def equal(got, expected) -> bool:
+        try:
+            return torch.as_tensor(got).numel() == 1 and math.isclose(float(got), float(expected), rel_tol=1e-6, abs_tol=1e-9)
+        except (TypeError, ValueError, RuntimeError):
+            return False
+    describe = lambda args: f"logits of shape {tuple(args[0].shape)}, labels {args[1].tolist()}"
+    return check_code(function, token_mean_loss, masked_token_mean_cases(), equal=equal, describe=describe)

@@ -24,7 +24,7 @@ from typing import Callable, Iterable
 
 import torch
 
-from course_utils.exercises import feedback
+from course_utils.exercises import check_answer, check_code
 
 
 def _as_list(params) -> list[torch.Tensor]:
@@ -293,28 +293,134 @@ def clip_each_tensor_separately(parameters, max_norm: float) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# exercise checks (notebook 04)
+# exercise checks (notebook 04): tiered hints, common mistakes recognised, one "write the code"
 # ---------------------------------------------------------------------------------------------
 
-def check_adam_first_step(theta: float, grad: float, lr: float, answer) -> None:
-    """Exercise 4.1: theta after ONE Adam step (default betas and eps)."""
-    optimiser = HandAdam(torch.tensor([theta], dtype=torch.float64), lr=lr)
+def _close(tol: float, relative: bool = False):
+    def equal(answer, expected) -> bool:
+        try:
+            a, e = float(answer), float(expected)
+        except (TypeError, ValueError, RuntimeError):
+            return False
+        return math.isclose(a, e, rel_tol=tol, abs_tol=1e-12) if relative else abs(a - e) < tol
+    return equal
+
+
+def _only_wrong(mistakes, expected, equal):
+    return [(wrong, why) for wrong, why in mistakes if not equal(wrong, expected)]
+
+
+def _one_adam_step(theta: float, grad: float, lr: float, **wrong) -> float:
+    optimiser = HandAdam(torch.tensor([theta], dtype=torch.float64), lr=lr, **wrong)
     optimiser.step(torch.tensor([grad], dtype=torch.float64))
-    expected = float(optimiser.params[0][0])
-    ok = answer is not None and abs(float(answer) - expected) < 5e-5
-    feedback(ok, "at t = 1 bias correction gives m̂ = g and v̂ = g², so the step is -lr * g / (|g| + eps).")
+    return float(optimiser.params[0][0])
 
 
-def check_warmup_lr(step: int, peak_lr: float, warmup_steps: int, total_steps: int, answer) -> None:
+def check_adam_first_step(theta: float, grad: float, lr: float, answer) -> bool:
+    """Exercise 4.1: theta after ONE Adam step (default betas and eps)."""
+    expected = _one_adam_step(theta, grad, lr)
+    equal = _close(5e-5)
+    mistakes = [
+        (theta - lr * grad, "that is a plain SGD step, θ - ηg. Adam divides the (averaged) gradient by its own size."),
+        (_one_adam_step(theta, grad, lr, bias_correction=False),
+         "you left out the bias correction: m₁ = (1-β1)g and v₁ = (1-β2)g² are far too small on step 1."),
+        (_one_adam_step(theta, grad, lr, take_sqrt=False), "you divided by v̂ itself; Adam divides by its square root."),
+        (2 * theta - expected, "you moved along the gradient; descent moves against it."),
+    ]
+    return check_answer(answer, expected, key="4.1", equal=equal, mistakes=_only_wrong(mistakes, expected, equal), hints=[
+        "Start from m₀ = v₀ = 0 and write down m₁ and v₁ with the formulas of section 4.",
+        "Now apply the bias correction for t = 1. What are m̂₁ and v̂₁ in terms of g?",
+        "m̂₁ = g and v̂₁ = g², so θ₁ = θ₀ - η·g/(|g| + ε): the first step has length η whatever the size of g.",
+    ], why="At step 1 Adam moves every parameter by about η, whatever its gradient.")
+
+
+def check_warmup_lr(step: int, peak_lr: float, warmup_steps: int, total_steps: int, answer) -> bool:
     """Exercise 4.2: the linear-warmup-then-linear-decay learning rate at a given step."""
     expected = linear_warmup_decay_lr(step, peak_lr=peak_lr, warmup_steps=warmup_steps, total_steps=total_steps)
-    ok = answer is not None and math.isclose(float(answer), expected, rel_tol=1e-6, abs_tol=1e-12)
-    feedback(ok, "during warmup lr = peak * step / warmup; after it, peak * (total - step) / (total - warmup).")
+    equal = _close(1e-6, relative=True)
+    mistakes = [
+        (peak_lr * step / warmup_steps, "you kept warming up: after the warmup steps the rate decays."),
+        (peak_lr * (total_steps - step) / total_steps, "you decayed over all the steps; the decay starts at the end "
+         "of warmup, so it spans total - warmup steps."),
+        (peak_lr, "that is the peak, reached at the end of warmup; the rate has been decaying since."),
+        (peak_lr * (total_steps - step - 1) / (total_steps - warmup_steps), "off by one step: the schedule "
+         "is a function of the 0-based step number itself."),
+    ]
+    return check_answer(answer, expected, key="4.2", equal=equal, mistakes=_only_wrong(mistakes, expected, equal), hints=[
+        "Is this step still inside the warmup, or already in the decay?",
+        "In the decay the rate falls on a straight line: the peak at the end of warmup, 0 at the last step.",
+        "After warmup, lr = peak · (total - step) / (total - warmup).",
+    ], why="Warmup and decay are just two straight lines in the step number.")
 
 
-def check_clip_factor(grads, max_norm: float, answer) -> None:
+def check_clip_factor(grads, max_norm: float, answer) -> bool:
     """Exercise 4.3: the factor clip_grad_norm_ multiplies every gradient by."""
-    norm = math.sqrt(sum(float((torch.as_tensor(g, dtype=torch.float64) ** 2).sum()) for g in grads))
+    tensors = [torch.as_tensor(g, dtype=torch.float64) for g in grads]
+    norm = math.sqrt(sum(float((t ** 2).sum()) for t in tensors))
     expected = min(1.0, max_norm / (norm + 1e-6))
-    ok = answer is not None and abs(float(answer) - expected) < 5e-4
-    feedback(ok, "global norm = sqrt of the sum of ALL squared entries; factor = min(1, max_norm / norm).")
+    equal = _close(5e-4)
+    mistakes = [
+        (norm, "that is the global norm itself; the factor compares it with max_norm."),
+        (min(1.0, max_norm / sum(float(t.norm()) for t in tensors)), "you added the tensors' norms. The global norm "
+         "is the length of ONE vector made of all entries: the square root of the sum of all squares."),
+        (norm / max_norm, "the fraction is upside down: the factor shrinks a too-long gradient to length max_norm."),
+    ]
+    return check_answer(answer, expected, key="4.3", equal=equal, mistakes=_only_wrong(mistakes, expected, equal), hints=[
+        "Every gradient gets the SAME factor. Which single length is compared with max_norm?",
+        "Put every entry of both tensors into one long vector. How long is it?",
+        "global norm = sqrt(sum of all squared entries); factor = min(1, max_norm / norm).",
+    ], why="One factor for all tensors keeps the direction of the update.")
+
+
+def adam_step(theta: torch.Tensor, grad: torch.Tensor, m: torch.Tensor, v: torch.Tensor, t: int, *,
+              lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+    """One Adam step as a pure function: returns ``(new_theta, new_m, new_v)`` for step number ``t``
+    (1 on the first step), given the moments ``m`` and ``v`` after step t - 1.  The package's version
+    for Exercise 4.4: it runs :class:`HandAdam` (tested against ``torch.optim.Adam``) from that state."""
+    optimiser = HandAdam(theta.detach().clone(), lr=lr, betas=betas, eps=eps)
+    optimiser.t = t - 1
+    optimiser.state[0].update(m=m.clone(), v=v.clone())
+    optimiser.step(grad)
+    return optimiser.params[0], optimiser.state[0]["m"], optimiser.state[0]["v"]
+
+
+def adam_step_cases(n: int = 30, seed: int = 0) -> list[tuple]:
+    """Seeded inputs for Exercise 4.4: (theta, grad, m, v, t, lr, betas, eps), with t from 1 to 50
+    (bias correction matters most at small t), gradients of very different sizes, and non-default betas."""
+    g = torch.Generator().manual_seed(seed)
+    cases = []
+    for i in range(n):
+        size = int(torch.randint(1, 6, (1,), generator=g))
+        scale = 10.0 ** float(torch.randint(-3, 2, (1,), generator=g))
+        theta = torch.randn(size, generator=g, dtype=torch.float64)
+        grad = scale * torch.randn(size, generator=g, dtype=torch.float64)
+        t = 1 if i < 3 else int(torch.randint(1, 51, (1,), generator=g))
+        m = torch.zeros(size, dtype=torch.float64) if t == 1 else 0.5 * scale * torch.randn(size, generator=g, dtype=torch.float64)
+        v = torch.zeros(size, dtype=torch.float64) if t == 1 else (scale * torch.randn(size, generator=g, dtype=torch.float64)) ** 2
+        betas = (0.9, 0.999) if i % 3 else (0.8, 0.99)
+        lr = [1e-3, 1e-2, 0.1][i % 3]
+        cases.append((theta, grad, m, v, t, lr, betas, 1e-8))
+    return cases
+
+
+def check_adam_step(function) -> bool:
+    """Exercise 4.4 (write the code): ``function(theta, grad, m, v, t, lr, betas, eps)`` returns
+    ``(new_theta, new_m, new_v)`` for one bias-corrected Adam step."""
+    reference = lambda theta, grad, m, v, t, lr, betas, eps: adam_step(theta, grad, m, v, t, lr=lr, betas=betas, eps=eps)
+
+    def equal(got, expected) -> bool:
+        try:
+            return len(got) == 3 and all(torch.allclose(torch.as_tensor(a, dtype=torch.float64), b, rtol=1e-7, atol=1e-10)
+                                         for a, b in zip(got, expected))
+        except (TypeError, ValueError, RuntimeError):
+            return False
+
+    def describe(args) -> str:
+        theta, grad, m, v, t, lr, betas, eps = args
+        show = lambda x: [round(float(e), 6) for e in x]
+        return f"theta={show(theta)}, grad={show(grad)}, m={show(m)}, v={show(v)}, t={t}, lr={lr}, betas={betas}, eps={eps}"
+
+    # Learners mutate theta/m/v in place sometimes; give each side its own copies.
+    cases = adam_step_cases()
+    copied = lambda case: tuple(x.clone() if isinstance(x, torch.Tensor) else x for x in case)
+    return check_code(function, lambda *a: reference(*copied(a)), [copied(c) for c in cases], equal=equal, describe=describe)
