@@ -136,12 +136,13 @@ EXERCISE_SHAPES = {"q_proj": (896, 896), "k_proj": (128, 896), "v_proj": (128, 8
 EXERCISE_RANK = 16
 
 
-def check_lora_count(answer) -> bool:
-    """Exercise: trainable LoRA parameters of rank 16 on q, k, v and o of ONE Qwen2.5-0.5B layer."""
+def check_lora_count(answer) -> None:
+    """Exercise: trainable LoRA parameters of rank 16 on q, k, v and o of ONE Qwen2.5-0.5B layer.
+    (Returns None, so a notebook cell that ends with the check shows only its line.)"""
     from course_utils.exercises import check_answer
     expected = sum(lora_parameter_count(d_out, d_in, EXERCISE_RANK) for d_out, d_in in EXERCISE_SHAPES.values())
     full = sum(d_out * d_in for d_out, d_in in EXERCISE_SHAPES.values())
-    return check_answer(
+    check_answer(
         answer, expected, key="09.lora_count",
         hints=["each matrix gets A (r x d_in) and B (d_out x r): r * (d_in + d_out) numbers.",
                "q: 16 * (896 + 896); k and v: 16 * (896 + 128) each; o like q. Add the four."],

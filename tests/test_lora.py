@@ -97,9 +97,12 @@ def test_lora_delta_checks_shapes():
 
 
 def test_exercise_check(capsys):
-    assert lora.check_lora_count(16 * (896 + 896) * 2 + 16 * (896 + 128) * 2)
-    assert not lora.check_lora_count(896 * 896 * 2 + 128 * 896 * 2)
+    lora.check_lora_count(16 * (896 + 896) * 2 + 16 * (896 + 128) * 2)
+    assert capsys.readouterr().out.startswith("✅")
+    lora.check_lora_count(896 * 896 * 2 + 128 * 896 * 2)
     assert "full matrices" in capsys.readouterr().out
+    lora.check_lora_count(90_000)
+    assert capsys.readouterr().out.startswith("❌")
 
 
 def test_qwen_counts_on_meta_match_the_formula():
