@@ -398,3 +398,49 @@ def reference_merges(tokenizer) -> list[tuple[str, str]]:
     """The merges of a trained ``tokenizers`` BPE, in order."""
     import json
     return [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in json.loads(tokenizer.to_str())["model"]["merges"]]
+
+
+# --- Exercise: write the merge loop -------------------------------------------------------
+
+def learn_merges_reference(corpus, num_merges: int) -> list[tuple[str, str]]:
+    """The answer to the "write the merge loop" exercise: the first ``num_merges`` merges of the
+    textbook loop (pairs counted inside words, weighted by word count; ties to the smallest ids),
+    fewer if no pair is left.  No special tokens, so ids start with the alphabet."""
+    return [step.pair for step in naive_merge_steps(corpus, num_merges, unk_token=None)]
+
+
+def merge_loop_cases(seed: int = 0, n: int = 40) -> list[tuple[list[str], int]]:
+    """Seeded random corpora for the merge-loop exercise: short texts over small alphabets (Latin
+    and Chinese), so that ties are common, words repeat, and neighbouring words often meet across a
+    space in pairs that do not occur inside any word."""
+    import random
+    rng = random.Random(seed)
+    alphabets = ["ab", "abc", "abcd", "lowerst", "中国人民", "数据清洗", "ab中国"]
+    cases = []
+    for i in range(n):
+        alphabet = alphabets[i % len(alphabets)]
+        vocabulary = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 5))) for _ in range(rng.randint(2, 6))]
+        texts = []
+        for _ in range(rng.randint(1, 4)):
+            words = [rng.choice(vocabulary) for _ in range(rng.randint(1, 6))]
+            if rng.random() < 0.3:
+                words.insert(rng.randint(0, len(words)), rng.choice([",", "!", "。"]))
+            texts.append(" ".join(words))
+        cases.append((texts, rng.randint(1, 10)))
+    return cases
+
+
+def check_merge_loop(learn_merges) -> bool:
+    """Exercise: ``learn_merges(corpus, num_merges)`` must return the merges of
+    :func:`learn_merges_reference` on every case of :func:`merge_loop_cases`."""
+    from course_utils.exercises import check_code
+    return check_code(learn_merges, learn_merges_reference, merge_loop_cases(), equal=_same_merges,
+                      describe=lambda args: f"corpus={args[0]!r}, num_merges={args[1]}")
+
+
+def _same_merges(got, expected) -> bool:
+    """A list of pairs equal to ``expected`` (tuples or two-item lists both count as pairs)."""
+    try:
+        return isinstance(got, list) and [tuple(p) for p in got] == expected
+    except TypeError:
+        return False

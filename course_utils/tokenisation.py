@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 
-from course_utils.exercises import feedback
+from course_utils.exercises import check_answer
 
 # --- Characters and bytes --------------------------------------------------------------
 
@@ -267,39 +267,181 @@ def generated_corpus(min_bytes: int = 1_000_000) -> list[str]:
     return texts
 
 
+# --- Pictures: token boundaries and fertility --------------------------------------------
+
+def token_pieces(tokens: list[str], byte_level: bool = False) -> list[str]:
+    """Printable text of each token, for the boundary picture.  Byte-level tokens are turned back
+    into their UTF-8 bytes: a token that holds a whole character shows it (a leading space as
+    ``␣``); one that holds only part of a character's bytes shows those bytes in hex, ``<e6ac>``."""
+    if not byte_level:
+        return list(tokens)
+    from course_utils.bpe import bytes_to_unicode
+    to_byte = {char: byte for byte, char in bytes_to_unicode().items()}
+    pieces = []
+    for token in tokens:
+        raw = bytes(to_byte[c] for c in token)
+        try:
+            pieces.append(raw.decode("utf-8").replace(" ", "␣"))
+        except UnicodeDecodeError:
+            pieces.append("<" + raw.hex() + ">")
+    return pieces
+
+
+def draw_token_boundaries(ax, rows: dict[str, list[str]], title: str = "", fontsize: int = 11) -> None:
+    """One line per tokenizer: its tokens side by side, each on its own background colour,
+    alternating, so every boundary between two tokens is visible.  ``rows`` maps a label to the
+    pieces to draw (see :func:`token_pieces`)."""
+    colours = ["#cfe2f3", "#fde3c4"]
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    ax.set_axis_off()
+    ax.set_xlim(0, 1)
+    ax.set_ylim(len(rows) - 0.5, -0.7)
+    if title:
+        ax.text(0, -0.7, title, fontsize=fontsize + 1, va="bottom", transform=ax.transData, fontweight="bold")
+    pixel = 1 / ax.get_window_extent(renderer).width            # one pixel in axes-x units
+    for y, (label, pieces) in enumerate(rows.items()):
+        ax.text(0.0, y, f"{label}  ({len(pieces)})", fontsize=fontsize - 1, va="center", ha="left")
+        x = 0.3
+        for k, piece in enumerate(pieces):
+            t = ax.text(x, y, piece, fontsize=fontsize, va="center", ha="left", family=None,
+                        bbox=dict(boxstyle="square,pad=0.25", facecolor=colours[k % 2], edgecolor="none"))
+            x += t.get_window_extent(renderer).width * pixel + 6 * pixel
+
+
+def plot_fertility(table, ax_char, ax_word) -> None:
+    """Horizontal bars of tokens per character and per word, Chinese beside English, from the
+    table :func:`fertility_table` returns."""
+    import numpy as np
+    names = list(table.index)[::-1]
+    y = np.arange(len(names))
+    for ax, unit, title in [(ax_char, "char", "tokens per character / 每字词元数"),
+                            (ax_word, "word", "tokens per word / 每词词元数")]:
+        for offset, lang, colour, label in [(0.2, "zh", "tab:red", "Chinese headlines / 中文标题"),
+                                            (-0.2, "en", "tab:blue", "English headlines / 英文标题")]:
+            values = [table.loc[name, f"{lang} tokens/{unit}"] for name in names]
+            ax.barh(y + offset, values, height=0.4, color=colour, label=label)
+            for yy, v in zip(y + offset, values):
+                ax.text(v, yy, f" {v:.2f}", va="center", fontsize=8)
+        ax.axvline(1.0, color="grey", lw=0.8, ls="--")
+        ax.set_title(title)
+        ax.set_xlabel(title.split(" / ")[0] + " / " + title.split(" / ")[1])
+    ax_char.set_yticks(y, names)
+    ax_word.set_yticks(y, [""] * len(names))
+    ax_word.legend(loc="center right", fontsize=8)
+
+
 # --- Exercise checks ---------------------------------------------------------------------
 
-EXERCISE_BPE_CORPUS = "中国人 中国 国人 中国队 人民 中国人民"
-EXERCISE_JIEBA_SENTENCE = "字节级编码不会产生未登录词"
-EXERCISE_JIEBA_TERM = "未登录词"
+EXERCISE_BPE_CORPUS = "中国 人民 中国 人民 中国 人民 国人"
 EXERCISE_MESSAGES = [
     {"role": "system", "content": "你是一个乐于助人的助手。请只给出答案。"},
     {"role": "user", "content": "把 3 千米 换算成米，只写数字。"},
 ]
+# Course terms that jieba's shipped dictionary splits (checked in tests/test_exercise_checks_01.py).
+EXERCISE_TERMS = ["未登录词", "有监督微调", "大语言模型", "对话模板", "注意力掩码", "损失掩码", "标签移位", "特殊词元",
+                  "未知词元", "字节对编码"]
+_FRAMES = ["我们先讲{}，再讲{}。", "{}和{}都要检查", "训练前确认{}是否正确，然后看{}", "这一节介绍{}与{}的区别",
+           "{}出错时，{}也会出错"]
 
 
-def check_bpe_merge(pair, count) -> None:
-    """Exercise: the first merge BPE makes on :data:`EXERCISE_BPE_CORPUS`, and its count."""
-    from course_utils.bpe import naive_merge_steps
+def _first_merge(words: dict[tuple, int]):
+    """The first merge (pair, count) of the textbook loop on already spelled words, ids in code-point order."""
+    from course_utils.bpe import count_pairs
+    counts = count_pairs(words)
+    order = {c: i for i, c in enumerate(sorted({c for w in words for c in w}))}
+    pair = min(counts, key=lambda p: (-counts[p], order[p[0]], order[p[1]]))
+    return pair, counts[pair]
+
+
+def check_bpe_merge(pair, count) -> bool:
+    """Exercise 1.1: the first merge BPE makes on :data:`EXERCISE_BPE_CORPUS`, and its count."""
+    from collections import Counter as _Counter
+
+    from course_utils.bpe import naive_merge_steps, word_counts
     step = next(naive_merge_steps(EXERCISE_BPE_CORPUS, 1))
-    ok = pair is not None and tuple(pair) == step.pair and count == step.count
-    feedback(ok, "split each word into characters, count neighbouring pairs across all words "
-                 "(weighted by word frequency), and take the most frequent one.")
+    expected = (step.pair, step.count)
+    words = word_counts(EXERCISE_BPE_CORPUS)
+    across = _first_merge({tuple(EXERCISE_BPE_CORPUS.replace(" ", "")): 1})
+    once_each = _first_merge({tuple(w): 1 for w in words})
+    tied = [(p, c) for p, c in step.pair_counts.items() if c == step.count and p != step.pair]
+    mistakes = [(across, "that pair only wins if you count pairs across the spaces: BPE counts inside each word.")]
+    mistakes += [((once_each[0], once_each[1]), "count each word as often as it occurs, not once per distinct word.")]
+    mistakes += [((p, c), "that pair ties with the answer. Ties go to the pair with the smaller ids (left symbol first), "
+                  "and the alphabet's ids follow code-point order.") for p, c in tied]
+    mistakes += [((step.pair[::-1], step.count), "order matters: a pair is (left symbol, right symbol).")]
+    answer = None if pair is None else (tuple(pair), count)
+    return check_answer(answer, expected, key="01.1", mistakes=[m for m in mistakes if m[0] != expected], hints=[
+        "BPE looks at neighbouring symbols inside the words of the corpus. Which two characters stand next to each "
+        "other most often?",
+        "Spell each word as characters, list its neighbouring pairs, and add them up over every word occurrence.",
+        "Count (a, b) pairs inside words, weighted by how often each word occurs; take the highest count, and on a "
+        "tie the pair whose characters come first in code-point order (left one first)."],
+        why="A merge is chosen from counts inside words, and ties are broken by a fixed rule, so every "
+            "implementation that follows the rule learns the same merges.")
 
 
-def check_user_dict_fix(tokens) -> None:
-    """Exercise: a jieba segmentation of :data:`EXERCISE_JIEBA_SENTENCE` that keeps the term whole."""
-    ok = (isinstance(tokens, list) and "".join(tokens) == EXERCISE_JIEBA_SENTENCE
-          and EXERCISE_JIEBA_TERM in tokens)
-    feedback(ok, f"add '{EXERCISE_JIEBA_TERM}' to a jieba tokenizer (add_word or load_userdict), "
-                 "then segment the whole sentence with lcut.")
+def keep_terms_reference(sentence: str, terms: list[str]) -> list[str]:
+    """The answer to the user-dictionary exercise: jieba's precise mode, except that every term in
+    ``terms`` stays one word.  The sentence is cut at the terms (longest first), and the pieces in
+    between are segmented by jieba as shipped."""
+    import re
+    if not terms:
+        return jieba_cut(sentence)
+    pattern = "(" + "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)) + ")"
+    out = []
+    for piece in re.split(pattern, sentence):
+        if piece in terms:
+            out.append(piece)
+        elif piece:
+            out += jieba_cut(piece)
+    return out
 
 
-def check_token_budget(answer, max_length: int = 64) -> None:
-    """Exercise: tokens left for the reply when the prompt is :data:`EXERCISE_MESSAGES` rendered with
+def keep_terms_cases(seed: int = 0, n: int = 12) -> list[tuple[str, list[str]]]:
+    """Sentences with two course terms each; the call names one or both of them, and in some cases
+    a term it does not name is in the sentence, which must then be split as jieba splits it."""
+    rng = random.Random(seed)
+    cases = []
+    for i in range(n):
+        a, b = rng.sample(EXERCISE_TERMS, 2)
+        sentence = _FRAMES[i % len(_FRAMES)].format(a, b)
+        terms = [a, b] if i % 3 == 0 else [a]
+        cases.append((sentence, terms))
+    return cases
+
+
+def check_keep_terms(keep_terms) -> bool:
+    """Exercise 1.2: ``keep_terms(sentence, terms)`` must agree with :func:`keep_terms_reference`
+    on :func:`keep_terms_cases` (the cases run in order, so a term left behind by an earlier call shows)."""
+    from course_utils.exercises import check_code
+    return check_code(keep_terms, keep_terms_reference, keep_terms_cases(),
+                      describe=lambda args: f"sentence={args[0]!r}, terms={args[1]!r}")
+
+
+def check_token_budget(answer, max_length: int = 64) -> bool:
+    """Exercise 1.3: tokens left for the reply when the prompt is :data:`EXERCISE_MESSAGES` rendered with
     the course chat template and the generation prompt, and the limit is ``max_length`` tokens."""
     from course_utils.course_tokenizer import load_course_tokenizer
-    ids = load_course_tokenizer().apply_chat_template(EXERCISE_MESSAGES, add_generation_prompt=True,
-                                                      tokenize=True, return_dict=False)
-    feedback(answer == max_length - len(ids), "render the messages with apply_chat_template(..., "
-             "add_generation_prompt=True), count its tokens, and subtract from the limit.")
+    tok = load_course_tokenizer()
+
+    def n_tokens(add_generation_prompt: bool) -> int:
+        return len(tok.apply_chat_template(EXERCISE_MESSAGES, add_generation_prompt=add_generation_prompt,
+                                           tokenize=True, return_dict=False))
+    rendered = tok.apply_chat_template(EXERCISE_MESSAGES, add_generation_prompt=True, tokenize=False)
+    expected = max_length - n_tokens(True)
+    mistakes = [
+        (max_length - n_tokens(False), "the prompt also ends with the assistant header (add_generation_prompt=True): "
+                                       "those tokens come before the reply."),
+        (max_length - len(rendered), "that subtracts characters of the rendered prompt, but the limit counts tokens."),
+        (max_length - sum(len(tok(m["content"])["input_ids"]) for m in EXERCISE_MESSAGES),
+         "the chat template adds role markers and <|im_start|>/<|im_end|> around each message: count the rendered prompt."),
+        (max_length - 2, "len() of a BatchEncoding counts its keys (input_ids, attention_mask): pass return_dict=False "
+                         "or take ['input_ids']."),
+    ]
+    return check_answer(answer, expected, key="01.3", mistakes=[m for m in mistakes if m[0] != expected], hints=[
+        "The model sees the prompt as tokens. How many does the whole prompt take, as the model will see it?",
+        "Render the messages with the tokenizer's chat template, the way generation would, and count the tokens.",
+        "len(tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=False)), "
+        "subtracted from the limit."],
+        why="Every limit (max_length, context window, max_new_tokens) counts tokens, template tokens included.")

@@ -188,3 +188,28 @@ def test_asking_for_more_merges_than_possible_stops_with_warning():
     with pytest.warns(UserWarning, match="stopped after 7 merges"):
         model = bpe.train_bpe(WIKI, num_merges=50)
     assert model.tokenize(WIKI) == ["aaabdaaabac"]
+
+
+# --- Claims the tokenisation notebook used to verify in its own cells -------------------------
+
+def test_first_seen_tie_rule_parts_ways_with_the_id_rule_at_a_tie(texts):
+    # Minimal BPE code often takes max(counts, key=counts.get): the tied pair seen first. On course text the
+    # two rules give different merge lists, and where they first differ the two pairs have the same count.
+    by_ids = list(bpe.naive_merge_steps(texts, 80))
+    by_first = list(bpe.naive_merge_steps(texts, 80, tie_break="first"))
+    k = next(i for i, (a, b) in enumerate(zip(by_ids, by_first)) if a.pair != b.pair)
+    counts = by_ids[k].pair_counts
+    assert counts[by_ids[k].pair] == counts[by_first[k].pair]
+    assert [s.pair for s in by_ids[:k]] == [s.pair for s in by_first[:k]]
+    assert bpe.train_bpe(texts, num_merges=80).merges == [s.pair for s in by_ids]
+
+
+def test_tokenizers_silently_returns_the_bare_alphabet_when_vocab_is_too_small():
+    # Ours raises (test above); the Rust trainer returns [UNK] + 4 letters = 5 tokens, more than asked for.
+    assert bpe.train_reference(WIKI, vocab_size=3).get_vocab_size() == 5
+
+
+def test_tokenizers_without_unk_token_drops_unknown_characters(texts):
+    no_unk = bpe.train_reference(texts, vocab_size=600, unk_token=None)
+    encoding = no_unk.encode("球队夺冠 😀🎉 龘")
+    assert "😀" not in "".join(encoding.tokens) and "龘" not in "".join(encoding.tokens)
