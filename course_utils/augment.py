@@ -168,6 +168,10 @@ def changes_per_operation(num_words: int, alpha: float) -> int:
 
 def check_eda_changes(num_words: int, alpha: float, answer) -> None:
     """Exercise 6b.3: how many words synonym replacement changes in a sentence of ``num_words`` words."""
-    from course_utils.exercises import feedback
-    ok = answer is not None and int(answer) == changes_per_operation(num_words, alpha) and float(answer) == int(answer)
-    feedback(ok, "n = max(1, int(alpha * number of words)): at least one word, rounded down.")
+    from course_utils.exercises import check_answer
+    check_answer(answer, changes_per_operation(num_words, alpha), key="6b.3",
+                 equal=lambda a, e: isinstance(a, (int, float)) and abs(float(a) - e) < 1e-9,
+                 hints=["The answer is a count of words, so it is a whole number; how does EDA turn α × length into one?",
+                        "n = max(1, int(α × number of words)): rounded down, but at least one word."],
+                 mistakes=[(alpha * num_words, "α × words is not a whole number of words: EDA rounds it down "
+                                               "(and changes at least one word).")])

@@ -26,7 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
-from course_utils.exercises import feedback
+from course_utils.exercises import check_answer
 
 # ---------------------------------------------------------------------------------------------
 # 1. HTML
@@ -411,11 +411,22 @@ def precision_recall(fired: list[bool], truth: list[bool]) -> tuple[float, float
 
 def check_mask_pii(text: str, answer) -> None:
     """Exercise 6.1: the masked version of ``text``."""
-    ok = isinstance(answer, str) and answer == mask_pii(normalize_text(text))[0]
-    feedback(ok, "normalise first (full-width digits become ASCII), then replace URL, e-mail, phone in that order.")
+    check_answer(answer, mask_pii(normalize_text(text))[0], key="6.1",
+                 hints=["Look closely at the digits of the phone number: are they the characters the phone rule expects?",
+                        "The pipeline normalises (NFKC) before it masks; then it masks URLs, e-mails and phones."],
+                 mistakes=[(mask_pii(text)[0], "you masked the raw text: its full-width digits (１３８…) do not match "
+                                               "the phone rule until NFKC turns them into ASCII digits.")])
 
 
 def check_han_ratio(text: str, answer) -> None:
     """Exercise 6.2: Han characters / (Han characters + Latin letters), to 4 decimals."""
-    ok = answer is not None and abs(float(answer) - han_ratio(text)) < 5e-4
-    feedback(ok, "count Han characters and Latin letters only; digits, spaces and punctuation do not count.")
+    han = sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff")
+    latin = sum(1 for ch in text if ch.isascii() and ch.isalpha())
+    digits = sum(1 for ch in text if ch.isdigit())
+    check_answer(answer, round(han_ratio(text), 4), key="6.2",
+                 hints=["Which characters count as 'script' characters here, and which are neither Chinese nor English?",
+                        "Han characters / (Han characters + Latin letters); digits, spaces and punctuation are left out."],
+                 mistakes=[(round(han / len(text), 4), "you divided by every character; only Han characters and Latin "
+                                                       "letters are in the denominator."),
+                           (round(han / (han + latin + digits), 4), "you counted the digits; they belong to neither script.")],
+                 equal=lambda a, e: a is not None and abs(float(a) - e) < 5e-4)

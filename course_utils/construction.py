@@ -449,9 +449,11 @@ def run_pipeline(paths, out_dir, config: PipelineConfig = PipelineConfig()) -> P
 
 def check_failure_lines(path, answer, max_line_bytes: int = 1 << 20) -> None:
     """Exercise 6b.1: the line numbers of ``path`` that the extract stage reports as failures."""
-    from course_utils.exercises import feedback
+    from course_utils.exercises import check_answer
     _, _, failures = extract([path], PipelineConfig(max_line_bytes=max_line_bytes))
     expected = [err.line for err in failures]
-    ok = answer is not None and list(answer) == expected
-    feedback(ok, "a line fails when it is not UTF-8, not JSON, not an object, too long, or lacks a valid "
-                 "'text'; blank lines are skipped, not failures.")
+    check_answer(None if answer is None else list(answer), expected, key="6b.1",
+                 hints=["Open the file and read it line by line: which lines could a JSON reader not turn into a record "
+                        "with a 'text'?",
+                        "A line fails when it is not UTF-8, not JSON, not an object, too long, or lacks a valid 'text'; "
+                        "blank lines are counted as blank, not as failures."])

@@ -35,7 +35,7 @@ import unicodedata
 
 import numpy as np
 
-from course_utils.exercises import feedback
+from course_utils.exercises import check_answer
 
 MASK64 = (1 << 64) - 1
 _POLY = 0x100000001B3  # the 64-bit FNV prime, as the base of a polynomial (Horner) hash of a k-gram
@@ -438,13 +438,41 @@ def cross_split_overlap(train_texts: list[str], test_texts: list[str], threshold
 
 def check_jaccard(text_a: str, text_b: str, k: int, answer) -> None:
     """Exercise 6.3: the true Jaccard similarity of two texts' character k-shingles, to 4 decimals."""
-    expected = jaccard(char_shingles(text_a, k), char_shingles(text_b, k))
-    ok = answer is not None and abs(float(answer) - expected) < 5e-4
-    feedback(ok, "build both sets of k-character shingles, then |A & B| / |A | B|.")
+    a, b = char_shingles(text_a, k), char_shingles(text_b, k)
+    words_a, words_b = set(text_a.split()), set(text_b.split())
+    check_answer(answer, jaccard(a, b), key="6.3",
+                 hints=["Write out the 3-character pieces of each text: which pieces do the two share?",
+                        "Build both sets of k-character shingles, then |A ∩ B| / |A ∪ B|."],
+                 mistakes=[(jaccard(words_a, words_b), "you compared word sets; the exercise asks for character 3-shingles."),
+                           (len(a & b) / max(len(a), len(b)), "you divided by the larger set; Jaccard divides by the union.")],
+                 equal=lambda x, e: x is not None and abs(float(x) - e) < 5e-4)
 
 
 def check_candidate_probability(s: float, bands: int, rows: int, answer) -> None:
     """Exercise 6.4: the probability that LSH makes a pair with Jaccard s a candidate, to 4 decimals."""
-    expected = float(candidate_probability(s, bands, rows))
-    ok = answer is not None and abs(float(answer) - expected) < 5e-4
-    feedback(ok, "one band matches with probability s**rows; the pair is missed only if ALL bands miss.")
+    one_band = s ** rows
+    check_answer(answer, float(candidate_probability(s, bands, rows)), key="6.4",
+                 hints=["First find the probability that ONE band of r rows matches exactly.",
+                        "One band matches with probability s**rows; the pair is missed only if all bands miss."],
+                 mistakes=[(one_band, "that is one band matching; the pair is a candidate if ANY of the bands matches."),
+                           ((1 - one_band) ** bands, "that is the probability that every band misses: take its complement.")],
+                 equal=lambda x, e: x is not None and abs(float(x) - e) < 5e-4)
+
+
+def shingle_jaccard_cases(n: int = 60, seed: int = 0) -> list[tuple[str, str, int]]:
+    """Random pairs of short lowercase texts over a tiny alphabet (so shingles collide), with k from 1 to 4;
+    some texts are empty or shorter than k, the edge cases a hand-written version most often gets wrong."""
+    rng = np.random.default_rng(seed)
+    cases = [("", "", 3), ("ab", "ab", 3), ("abcd", "", 2)]
+    while len(cases) < n:
+        a, b = ("".join(rng.choice(list("abc"), size=int(rng.integers(0, 9)))) for _ in range(2))
+        cases.append((a, b, int(rng.integers(1, 5))))
+    return cases
+
+
+def check_shingle_jaccard_code(function) -> None:
+    """Exercise 6.7 (write the code): ``function(text_a, text_b, k)`` returns the Jaccard similarity of the
+    two texts' character k-shingles, with the course's conventions (a text of at most k characters is one
+    shingle; an empty text has none; two empty sets give 0.0)."""
+    from course_utils.exercises import check_code
+    check_code(function, lambda a, b, k: jaccard(char_shingles(a, k), char_shingles(b, k)), shingle_jaccard_cases())

@@ -19,7 +19,7 @@ from collections import Counter
 
 import numpy as np
 
-from course_utils.exercises import feedback
+from course_utils.exercises import check_answer
 from course_utils.small_classifier import ClassifierConfig, train_classifier
 
 
@@ -98,6 +98,39 @@ def train_arm(arm: str, texts, labels, num_classes: int, config: ClassifierConfi
 
 def check_class_weights(labels, num_classes: int, answer) -> None:
     """Exercise 6b.2: the balanced class weights of ``labels``, to 4 decimals."""
-    expected = balanced_class_weights(labels, num_classes)
-    ok = answer is not None and len(answer) == num_classes and np.allclose(np.asarray(answer, float), expected, atol=5e-4)
-    feedback(ok, "w_c = n / (num_classes * n_c): total examples over (classes x examples of class c).")
+    expected = [float(w) for w in balanced_class_weights(labels, num_classes)]
+    counts = np.bincount(np.asarray(labels), minlength=num_classes).astype(float)
+    close = lambda a, e: a is not None and len(a) == len(e) and np.allclose(np.asarray(a, float), e, atol=5e-4)
+    check_answer(None if answer is None else list(answer), expected, key="6b.2", equal=close,
+                 hints=["A balanced weighting makes every class contribute the same total weight. What does that "
+                        "require of w_c × n_c?",
+                        "w_c = n / (num_classes × n_c): total examples over (classes × examples of class c)."],
+                 mistakes=[(list(1 / counts), "1/n_c has the right shape but the wrong scale: a balanced weighting "
+                                              "keeps the average weight per example at 1."),
+                           (list(len(labels) / counts), "n/n_c is too large by the number of classes.")])
+
+
+def class_weight_cases(n: int = 40, seed: int = 0) -> list[tuple[list[int], int]]:
+    """Random label lists in which every class occurs at least once, 2 to 5 classes, very uneven counts."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    for _ in range(n):
+        num_classes = int(rng.integers(2, 6))
+        counts = rng.integers(1, 30, size=num_classes) ** 2 // 10 + 1
+        labels = rng.permutation(np.repeat(np.arange(num_classes), counts)).tolist()
+        cases.append((labels, num_classes))
+    return cases
+
+
+def check_class_weights_code(function) -> None:
+    """Exercise 6b.4 (write the code): ``function(labels, num_classes)`` returns the balanced class weights
+    as a list of floats."""
+    from course_utils.exercises import check_code
+
+    def close(got, expected):
+        try:
+            return len(got) == len(expected) and np.allclose(np.asarray(got, dtype=float), expected, rtol=1e-6)
+        except (TypeError, ValueError):
+            return False
+    check_code(function, lambda labels, k: balanced_class_weights(labels, k).tolist(), class_weight_cases(),
+               equal=close, describe=lambda args: f"labels with counts {np.bincount(args[0]).tolist()}, num_classes={args[1]}")

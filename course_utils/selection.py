@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from course_utils.exercises import feedback
+from course_utils.exercises import check_answer
 from course_utils.small_classifier import (ClassifierConfig, fit_and_score, ngram_ids, one_thread, predict_proba,
                                            train_classifier)
 
@@ -171,6 +171,11 @@ def confident_label_issues(proba: np.ndarray, labels) -> np.ndarray:
 def check_el2n(probs, label: int, answer) -> None:
     """Exercise 6.6: the EL2N score of one prediction, to 4 decimals."""
     probs = np.asarray(probs, dtype=float)
-    expected = float(np.linalg.norm(probs - np.eye(len(probs))[label]))
-    ok = answer is not None and abs(float(answer) - expected) < 5e-4
-    feedback(ok, "subtract the one-hot vector of the label from the probabilities, then take the Euclidean norm.")
+    error = probs - np.eye(len(probs))[label]
+    check_answer(answer, float(np.linalg.norm(error)), key="6.6",
+                 hints=["EL2N measures a distance: between which two vectors?",
+                        "Subtract the one-hot vector of the label from the probabilities, then take the Euclidean norm."],
+                 mistakes=[(float(1 - probs[label]), "that is 1 − p(label); EL2N looks at the whole error vector, "
+                                                     "including the probability put on the wrong classes."),
+                           (float(error @ error), "that is the squared norm: take its square root.")],
+                 equal=lambda x, e: x is not None and abs(float(x) - e) < 5e-4)

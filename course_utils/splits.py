@@ -23,7 +23,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from course_utils.exercises import feedback
+from course_utils.exercises import check_answer
 
 SPLIT_NAMES = ("train", "validation", "test")
 
@@ -180,5 +180,11 @@ def class_proportions(labels, idx) -> dict:
 
 def check_split_counts(n: int, fractions, answer) -> None:
     """Exercise 6.5: the split sizes by largest remainder."""
-    ok = answer is not None and list(answer) == split_counts(n, fractions)
-    feedback(ok, "take floor(fraction * n) for each split, then give the leftover examples to the largest remainders.")
+    import math
+    floors = [math.floor(f * n) for f in fractions]
+    check_answer(None if answer is None else list(answer), split_counts(n, fractions), key="6.5",
+                 hints=["Check that your three numbers add up to the class size.",
+                        "Take floor(fraction * n) for each split, then give the leftover examples to the largest remainders."],
+                 mistakes=[(floors, f"these floors add up to {sum(floors)}, not {n}: the leftover examples must go somewhere."),
+                           ([round(f * n) for f in fractions], "plain rounding can create or lose examples; "
+                                                               "largest-remainder rounding always sums to n.")])
