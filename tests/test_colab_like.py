@@ -146,3 +146,4 @@ def test_a_colab_like_runtime_installs_the_course_and_runs_notebooks_alone(tmp_p
     # The kernel really was the Colab-like one: 00 printed the old matplotlib, and no nbval.
     executed_00 = (tmp_path / "00_setup_and_tour" / "00_setup_and_tour.ipynb").read_text(encoding="utf-8")
     assert "matplotlib 3.10.0" in executed_00 and "nbval not installed" in executed_00
+    shutil.rmtree(venv, ignore_errors=True)  # 1.7 GB; pytest keeps the last three temporary folders. Kept on failure.
