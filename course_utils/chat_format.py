@@ -553,12 +553,12 @@ def _trained_token_answers(tokenizer):
     ]
 
 
-def check_trained_token_count(answer) -> bool:
+def check_trained_token_count(answer) -> None:
     """Exercise 5b.1: how many tokens of EXERCISE_CHAT get a real label with the course tokenizer?"""
     from course_utils.course_tokenizer import load_course_tokenizer
     from course_utils.exercises import check_answer
     expected, mistakes = _trained_token_answers(load_course_tokenizer())
-    return check_answer(answer, expected, key="5b.1", mistakes=mistakes, hints=[
+    check_answer(answer, expected, key="5b.1", mistakes=mistakes, hints=[
         "which turns does the model write at inference time? Only those are trained.",
         "for each assistant turn, count its reply's tokens in the list and decide about the token right after them.",
         "each assistant reply is trained with its <|im_end|>; system, user, role headers and newlines are not.",
@@ -576,7 +576,7 @@ def _rejection_kinds():
     return kinds
 
 
-def check_rejection_kinds(answer) -> bool:
+def check_rejection_kinds(answer) -> None:
     """Exercise 2.4: for each of EXERCISE_RECORDS, the error kind the validator reports (None if valid)."""
     from course_utils.exercises import check_answer
     expected = _rejection_kinds()
@@ -584,7 +584,7 @@ def check_rejection_kinds(answer) -> bool:
     def one_changed(i, kind):
         return expected[:i] + [kind] + expected[i + 1:]
 
-    return check_answer(None if answer is None else list(answer), expected, key="2.4", hints=[
+    check_answer(None if answer is None else list(answer), expected, key="2.4", hints=[
         f"one entry per record ({len(EXERCISE_RECORDS)} in all), each None or a key of ERROR_KINDS.",
         "read each record as the validator does: is the format known, are the keys known, are the values strings, "
         "is any text empty, and do the roles alternate user/assistant after an optional system turn?",
@@ -599,7 +599,7 @@ def check_rejection_kinds(answer) -> bool:
     ], why="A validator that names the kind, the field and the line turns a silent drop into a fix.")
 
 
-def check_last_turn_text(answer) -> bool:
+def check_last_turn_text(answer) -> None:
     """Exercise 5b.2: the text trained in EXERCISE_CHAT under the Mistral format with ``turns="last"``."""
     from course_utils.chat_templates import format_tokenizer
     from course_utils.exercises import check_answer
@@ -607,7 +607,7 @@ def check_last_turn_text(answer) -> bool:
     example = build_sft_example_by_diff(tok, EXERCISE_CHAT, turns="last")
     expected = tok.decode([t for t, lab in zip(example["input_ids"], example["labels"]) if lab != IGNORE_INDEX])
     every = build_sft_example_by_diff(tok, EXERCISE_CHAT, turns="all")
-    return check_answer(answer, expected, key="5b.2", hints=[
+    check_answer(answer, expected, key="5b.2", hints=[
         "with turns='last', which reply is trained, and what ends it in Mistral's format?",
         "look at the rendering just before the reply: the prompt ends at '[/INST]'. Who writes the next character?",
         "only the last reply is trained, with its end-of-turn token; Mistral has no generation prompt, so the model "
@@ -639,9 +639,9 @@ def completion_label_cases(n: int = 60, seed: int = 0) -> list[tuple[list[int], 
     return cases
 
 
-def check_completion_labels(function) -> bool:
+def check_completion_labels(function) -> None:
     """Exercise 5b.3: the learner's ``function(input_ids, offsets, prompt_length) -> labels`` against
     :func:`completion_labels` on :func:`completion_label_cases`."""
     from course_utils.exercises import check_code
-    return check_code(function, completion_labels, completion_label_cases(),
+    check_code(function, completion_labels, completion_label_cases(),
                       describe=lambda a: f"input_ids={a[0]}, offsets={a[1]}, prompt_length={a[2]}")

@@ -281,13 +281,13 @@ def _same_ints(answer, expected) -> bool:
         return False
 
 
-def check_multi_hot(answer) -> bool:
+def check_multi_hot(answer) -> None:
     """Exercise 2.1: the multi-hot matrix of EXERCISE_LABEL_SETS over data.LABELS."""
     from course_utils.data import LABELS
     from course_utils.exercises import check_answer
     expected = multi_hot(EXERCISE_LABEL_SETS, LABELS).tolist()
     alphabetical = sorted(LABELS)
-    return check_answer(answer, expected, key="2.1", equal=_same_rows, hints=[
+    check_answer(answer, expected, key="2.1", equal=_same_rows, hints=[
         "one row per example and one column per class; how many rows and columns should the matrix have?",
         "the columns follow the order of LABELS, not the alphabet; an example with no label is still a row.",
         "row i has a 1 in column j when LABELS[j] is in EXERCISE_LABEL_SETS[i], else 0.",
@@ -299,12 +299,12 @@ def check_multi_hot(answer) -> bool:
     ], why="Each row may hold any number of 1s, from none to all: that is what a sigmoid per class can express.")
 
 
-def check_all_subtokens_labels(answer) -> bool:
+def check_all_subtokens_labels(answer) -> None:
     """Exercise 2.2: label ids for EXERCISE_WORD_IDS / EXERCISE_WORD_TAGS under the all-subtokens policy."""
     from course_utils.exercises import check_answer
     expected = align_word_labels(EXERCISE_WORD_IDS, EXERCISE_WORD_TAGS, policy="all")
     own_tag = [IGNORE_INDEX if w is None else LABEL2ID[EXERCISE_WORD_TAGS[w]] for w in EXERCISE_WORD_IDS]
-    return check_answer(answer, expected, key="2.2", equal=_same_ints, hints=[
+    check_answer(answer, expected, key="2.2", equal=_same_ints, hints=[
         "one label per token, so the list has as many entries as EXERCISE_WORD_IDS; what do the special tokens (None) get?",
         "a continuation piece (same word id as the token before) of a B-X word must not begin a second entity.",
         "None -> -100; the first piece of a word -> its tag; a continuation of B-X -> I-X, of anything else -> the "
@@ -338,9 +338,9 @@ def word_label_cases(n: int = 60, seed: int = 0) -> list[tuple[list, list[str]]]
     return cases
 
 
-def check_first_subtoken_alignment(function) -> bool:
+def check_first_subtoken_alignment(function) -> None:
     """Exercise 2.3: the learner's ``function(word_ids, word_tags) -> list[int]`` against
     ``align_word_labels(..., policy="first")`` on :func:`word_label_cases`."""
     from course_utils.exercises import check_code
-    return check_code(function, lambda w, t: align_word_labels(w, t, policy="first"), word_label_cases(),
+    check_code(function, lambda w, t: align_word_labels(w, t, policy="first"), word_label_cases(),
                       describe=lambda args: f"word_ids={args[0]}, word_tags={args[1]}")

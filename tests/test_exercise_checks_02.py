@@ -17,6 +17,15 @@ def last_line(capsys):
     return capsys.readouterr().out.strip().splitlines()[-1]
 
 
+def passes(check, answer, capsys) -> bool:
+    """Run a check (they print, and return None so a notebook cell shows only the line) and read its verdict."""
+    capsys.readouterr()
+    assert check(answer) is None
+    out = capsys.readouterr().out
+    print(out, end="")                     # keep it readable by last_line
+    return out.startswith("✅")
+
+
 # --- 02, Exercise 2.3: first-subtoken alignment, written by the learner -------------------------------
 
 def align_first_right(word_ids, word_tags):
@@ -40,13 +49,13 @@ def align_specials_as_o(word_ids, word_tags):      # gives [CLS]/[SEP] the tag O
 
 
 def test_first_subtoken_check_accepts_a_right_implementation(capsys):
-    assert labels.check_first_subtoken_alignment(align_first_right)
+    assert passes(labels.check_first_subtoken_alignment, align_first_right, capsys)
     assert last_line(capsys).startswith("✅ Correct on all 60 generated cases")
 
 
 @pytest.mark.parametrize("wrong", [align_every_piece, align_specials_as_o])
 def test_first_subtoken_check_rejects_wrong_implementations(wrong, capsys):
-    assert not labels.check_first_subtoken_alignment(wrong)
+    assert not passes(labels.check_first_subtoken_alignment, wrong, capsys)
     assert "differs" in capsys.readouterr().out
 
 
@@ -60,7 +69,7 @@ def test_first_subtoken_cases_cover_the_hard_parts():
 def test_first_subtoken_check_says_when_there_is_no_code(capsys):
     def todo(word_ids, word_tags):
         raise NotImplementedError
-    assert not labels.check_first_subtoken_alignment(todo)
+    assert not passes(labels.check_first_subtoken_alignment, todo, capsys)
     assert capsys.readouterr().out.startswith("📝")
 
 
@@ -79,13 +88,13 @@ def completion_off_by_one(input_ids, offsets, prompt_length):  # trains the prom
 
 
 def test_completion_check_accepts_a_right_implementation(capsys):
-    assert cf.check_completion_labels(completion_right)
+    assert passes(cf.check_completion_labels, completion_right, capsys)
     assert last_line(capsys).startswith("✅")
 
 
 @pytest.mark.parametrize("wrong", [completion_by_start, completion_off_by_one])
 def test_completion_check_rejects_wrong_implementations(wrong, capsys):
-    assert not cf.check_completion_labels(wrong)
+    assert not passes(cf.check_completion_labels, wrong, capsys)
     assert "differs" in capsys.readouterr().out
 
 
@@ -100,17 +109,17 @@ def test_completion_labels_on_a_hand_worked_case():
 # --- value exercises: right answers by hand, common slips explained -----------------------------------
 
 def test_multi_hot_check(capsys):
-    assert labels.check_multi_hot([[1, 1, 0, 0], [0, 0, 0, 0], [0, 0, 1, 0], [0, 1, 1, 1]])
+    assert passes(labels.check_multi_hot, [[1, 1, 0, 0], [0, 0, 0, 0], [0, 0, 1, 0], [0, 1, 1, 1]], capsys)
     # alphabetical columns: entertainment, finance, sports, tech
-    assert not labels.check_multi_hot([[0, 1, 1, 0], [0, 0, 0, 0], [0, 0, 0, 1], [1, 1, 0, 1]])
+    assert not passes(labels.check_multi_hot, [[0, 1, 1, 0], [0, 0, 0, 0], [0, 0, 0, 1], [1, 1, 0, 1]], capsys)
     assert "alphabetical" in last_line(capsys)
 
 
 def test_all_subtokens_check(capsys):
-    assert labels.check_all_subtokens_labels([X, 1, 5, 6, 6, 6, 0, 0, X])
-    assert not labels.check_all_subtokens_labels([X, 1, 5, X, X, 6, 0, X, X])
+    assert passes(labels.check_all_subtokens_labels, [X, 1, 5, 6, 6, 6, 0, 0, X], capsys)
+    assert not passes(labels.check_all_subtokens_labels, [X, 1, 5, X, X, 6, 0, X, X], capsys)
     assert "first-subtoken" in last_line(capsys)
-    assert not labels.check_all_subtokens_labels([X, 1, 5, 5, 5, 6, 0, 0, X])
+    assert not passes(labels.check_all_subtokens_labels, [X, 1, 5, 5, 5, 6, 0, 0, X], capsys)
     assert "begin three times" in last_line(capsys)
 
 
@@ -132,11 +141,11 @@ def test_each_exercise_record_has_exactly_one_error():
 
 def test_rejection_kinds_check(capsys):
     right = [None, "role_order", "unknown_key", "empty_turn", "wrong_type", "role_order"]
-    assert cf.check_rejection_kinds(right)
-    assert not cf.check_rejection_kinds([None, "role_order", "unknown_key", "missing_assistant", "wrong_type",
-                                         "role_order"])
+    assert passes(cf.check_rejection_kinds, right, capsys)
+    assert not passes(cf.check_rejection_kinds, [None, "role_order", "unknown_key", "missing_assistant", "wrong_type",
+                                                 "role_order"], capsys)
     assert "its text is the problem" in last_line(capsys)
-    assert not cf.check_rejection_kinds(None)
+    assert not passes(cf.check_rejection_kinds, None, capsys)
     assert last_line(capsys).startswith("📝")
 
 
@@ -145,14 +154,14 @@ def test_trained_token_count_check(capsys):
     # by hand: each reply's own tokens plus one <|im_end|>
     replies = [m["content"] for m in cf.EXERCISE_CHAT if m["role"] == "assistant"]
     right = sum(len(tok(r, add_special_tokens=False)["input_ids"]) + 1 for r in replies)
-    assert cf.check_trained_token_count(right)
-    assert not cf.check_trained_token_count(right - len(replies))
+    assert passes(cf.check_trained_token_count, right, capsys)
+    assert not passes(cf.check_trained_token_count, right - len(replies), capsys)
     assert "end-of-turn" in last_line(capsys)
-    assert not cf.check_trained_token_count(right + len(replies))
+    assert not passes(cf.check_trained_token_count, right + len(replies), capsys)
     assert "newline" in last_line(capsys)
 
 
 def test_last_turn_check(capsys):
-    assert cf.check_last_turn_text(" ABC</s>")     # by hand from Mistral's template: " " + reply + "</s>"
-    assert not cf.check_last_turn_text("ABC</s>")
+    assert passes(cf.check_last_turn_text, " ABC</s>", capsys)     # by hand from Mistral's template: " " + reply + "</s>"
+    assert not passes(cf.check_last_turn_text, "ABC</s>", capsys)
     assert "space" in last_line(capsys)
