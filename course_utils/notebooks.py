@@ -84,17 +84,75 @@ TEST_ENV = {
 }
 
 
-def execute(path: Path) -> float:
+# Run times: one source of truth.  Regeneration records each notebook's kernel CPU time here, and
+# `--sync-run-times` writes it into the notebook's title line and the README's course map (the lint
+# test checks that both agree with this file).  CPU time, not wall time, so a busy machine does not
+# inflate it.
+RUN_TIMES = NOTEBOOKS / "run_times.json"
+_RUN_TIME_LINE = re.compile(r"(Estimated run time[^\n]*?\babout )(\d+(?:\.\d+)?\s*(?:s|seconds|minutes?)\b)")
+
+
+def format_run_time(cpu_seconds: float) -> str:
+    """'15 s' (nearest 5 s) below 90 s, else '2.5 minutes' (nearest half minute)."""
+    if cpu_seconds < 90:
+        return f"{max(5, 5 * round(cpu_seconds / 5))} s"
+    minutes = round(cpu_seconds / 30) / 2
+    return f"{minutes:g} minutes"
+
+
+def execute(path: Path) -> tuple[float, float]:
+    """Execute ``path`` in place in a fresh kernel; returns (wall seconds, kernel CPU seconds)."""
+    import resource
+
     import nbformat
     from nbclient import NotebookClient
 
+    def children_cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # reaped children: the kernel, once shut down
+        return usage.ru_utime + usage.ru_stime
+
     nb = nbformat.read(path, as_version=4)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), children_cpu()
     NotebookClient(nb, timeout=900, kernel_name="python3", record_timing=False,
                    resources={"metadata": {"path": str(path.parent)}}).execute()
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, children_cpu() - cpu_start
     nbformat.write(nb, path)
-    return seconds
+    return seconds, cpu
+
+
+def record_run_times(times: dict[str, float]) -> None:
+    import json
+    data = json.loads(RUN_TIMES.read_text()) if RUN_TIMES.exists() else {}
+    data.update({name: round(cpu, 1) for name, cpu in times.items()})
+    RUN_TIMES.write_text(json.dumps(dict(sorted(data.items())), indent=1) + "\n")
+
+
+def sync_run_times(readme: Path = REPO / "README.md") -> list[str]:
+    """Write the recorded CPU times into each notebook's title line and the README's course map."""
+    import json
+
+    import nbformat
+    times = json.loads(RUN_TIMES.read_text())
+    changed = []
+    for name, cpu in times.items():
+        path = NOTEBOOKS / name
+        if not path.exists():
+            continue
+        nb = nbformat.read(path, as_version=4)
+        title = nb.cells[0]
+        new = _RUN_TIME_LINE.sub(lambda m: m.group(1) + format_run_time(cpu), title.source, count=1)
+        if new != title.source:
+            title.source = new
+            nbformat.write(nb, path)
+            changed.append(name)
+    text = readme.read_text(encoding="utf-8")
+    for name, cpu in times.items():
+        row = re.compile(r"^(\| \[[^\]]*\]\(notebooks/" + re.escape(name) + r"\) \|[^\n]*\| )([^|\n]*)( \|)$", re.M)
+        text = row.sub(lambda m: m.group(1) + format_run_time(cpu) + m.group(3), text)
+    if text != readme.read_text(encoding="utf-8"):
+        readme.write_text(text, encoding="utf-8")
+        changed.append(readme.name)
+    return changed
 
 
 _BADGE = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\(https://colab\.research\.google\.com/[^)]*\)")
@@ -129,14 +187,18 @@ def main(argv: list[str]) -> int:
         for path in paths:
             print(f"{path.name}: {'rewritten' if sync_setup(path) else 'already in sync'}")
         return 0
+    if argv and argv[0] == "--sync-run-times":
+        print("rewritten:", ", ".join(sync_run_times()) or "nothing")
+        return 0
     os.environ.update(TEST_ENV)
     paths = [Path(p).resolve() for p in argv] or sorted(NOTEBOOKS.glob("[0-9][0-9]*_*.ipynb"))
     total = 0.0
     for path in paths:
-        seconds = execute(path)
+        seconds, cpu = execute(path)
+        record_run_times({path.name: cpu})
         total += seconds
-        print(f"{path.name}: {seconds:.1f} s")
-    print(f"total: {total:.1f} s")
+        print(f"{path.name}: {seconds:.1f} s wall, {cpu:.1f} s kernel CPU")
+    print(f"total: {total:.1f} s wall")
     return 0
 
 
