@@ -433,9 +433,15 @@ def merge_loop_cases(seed: int = 0, n: int = 40) -> list[tuple[list[str], int]]:
 def check_merge_loop(learn_merges) -> bool:
     """Exercise: ``learn_merges(corpus, num_merges)`` must return the merges of
     :func:`learn_merges_reference` on every case of :func:`merge_loop_cases`."""
-    from course_utils.exercises import check_code
-    return check_code(learn_merges, learn_merges_reference, merge_loop_cases(), equal=_same_merges,
-                      describe=lambda args: f"corpus={args[0]!r}, num_merges={args[1]}")
+    from course_utils.exercises import check_code_with_hints
+    return check_code_with_hints(learn_merges, learn_merges_reference, merge_loop_cases(), key="01.4", hints=[
+        "Compare expected and got in the case shown: at which merge do they part ways, and what were the pair "
+        "counts at that step?",
+        "Pairs are counted inside words only, once per occurrence of the word. On a tie, the pair with the smallest "
+        "ids wins, and a merged symbol's id is larger than every character's.",
+        "Keep a dict symbol -> id (the sorted alphabet first, then each merged symbol when it is made) and take "
+        "min over the tied pairs of (id[left], id[right])."],
+        equal=_same_merges, describe=lambda args: f"corpus={args[0]!r}, num_merges={args[1]}")
 
 
 def _same_merges(got, expected) -> bool:

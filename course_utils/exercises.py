@@ -94,6 +94,28 @@ def check_code(function: Callable | None, reference: Callable, cases: Iterable[t
     return True
 
 
+def check_code_with_hints(function: Callable | None, reference: Callable, cases: Iterable[tuple], *, key: str,
+                          hints: Sequence[str], **options) -> bool:
+    """:func:`check_code`, then, when the learner's code ran but disagreed, the next of a few tiered hints
+    (attempt *k* shows hint *k*), as :func:`check_answer` does for values.  (Added for notebook 01.)"""
+    wrote_code = [function is not None]
+
+    def run(*args):
+        try:
+            return function(*args)
+        except NotImplementedError:
+            wrote_code[0] = False
+            raise
+
+    ok = check_code(None if function is None else run, reference, cases, **options)
+    if ok:
+        _attempts.pop(key, None)
+    elif wrote_code[0]:
+        _attempts[key] += 1
+        k = min(_attempts[key], len(hints))
+        print(f"   Hint {k} of {len(hints)}: {hints[k - 1]}")
+    return ok
+
 def check_finance_zh_count(answer) -> None:
     """Notebook 00: how many Chinese rows of ``news_cls`` are labelled ``finance``?"""
     from course_utils.data import load_records

@@ -414,9 +414,14 @@ def keep_terms_cases(seed: int = 0, n: int = 12) -> list[tuple[str, list[str]]]:
 def check_keep_terms(keep_terms) -> bool:
     """Exercise 1.2: ``keep_terms(sentence, terms)`` must agree with :func:`keep_terms_reference`
     on :func:`keep_terms_cases` (the cases run in order, so a term left behind by an earlier call shows)."""
-    from course_utils.exercises import check_code
-    return check_code(keep_terms, keep_terms_reference, keep_terms_cases(),
-                      describe=lambda args: f"sentence={args[0]!r}, terms={args[1]!r}")
+    from course_utils.exercises import check_code_with_hints
+    return check_code_with_hints(keep_terms, keep_terms_reference, keep_terms_cases(), key="01.2", hints=[
+        "Look at the case shown: is one of its terms split, or is a word kept whole that this call did not name?",
+        "jieba keeps a string whole only if its dictionary has it, and the global jieba keeps every word you add "
+        "for the rest of the session. The terms must count for this call only.",
+        "Cut the sentence at the terms (re.split with a capturing group), keep the terms, and jieba.lcut the "
+        "pieces in between."],
+        describe=lambda args: f"sentence={args[0]!r}, terms={args[1]!r}")
 
 
 def check_token_budget(answer, max_length: int = 64) -> bool:

@@ -235,3 +235,21 @@ def test_token_budget_right_and_common_mistakes(capsys):
     assert "characters" in capsys.readouterr().out
     assert not tz.check_token_budget(62, max_length=64)
     assert "BatchEncoding" in capsys.readouterr().out
+
+
+# --- Code checks give tiered hints after a wrong run, none before any code ------------------------
+
+def test_code_checks_give_tiered_hints_only_to_code_that_ran(capsys):
+    def todo(corpus, num_merges):
+        raise NotImplementedError
+    assert bpe.check_merge_loop(merges_right)                   # a right answer resets the attempts
+    bpe.check_merge_loop(todo)
+    assert "Hint" not in capsys.readouterr().out
+    for k in (1, 2, 3, 3):
+        assert not bpe.check_merge_loop(merges_first_seen)
+        assert f"Hint {k} of 3" in capsys.readouterr().out
+    assert bpe.check_merge_loop(merges_right)
+    assert not bpe.check_merge_loop(merges_first_seen)          # a right answer starts the hints again
+    assert "Hint 1 of 3" in capsys.readouterr().out
+    assert not tz.check_keep_terms(keep_terms_default)
+    assert "   Hint " in capsys.readouterr().out
