@@ -305,7 +305,11 @@ def check_accumulation_divisor(micro_batch_labels, answer) -> bool:
          "which is the naive recipe of section 9."),
         (sum(t.shape[0] for t in tensors), "that is the number of sequences; the token mean counts tokens."),
     ]
-    equal = lambda a, e: isinstance(a, (int, float)) and not isinstance(a, bool) and float(a) == float(e)
+    def equal(a, e) -> bool:   # an int, a float or a 0-d tensor such as (labels != -100).sum()
+        try:
+            return not isinstance(a, bool) and float(a) == float(e)
+        except (TypeError, ValueError, RuntimeError):
+            return False
     return check_answer(answer, expected, key="3.3", equal=equal, mistakes=_only_wrong(mistakes, expected, equal), hints=[
         "The accumulated loss must equal the loss of one big batch made of all three micro-batches.",
         "What does the token mean of one big batch divide by? Count it over the whole step.",
