@@ -116,8 +116,43 @@ def check_code_with_hints(function: Callable | None, reference: Callable, cases:
         print(f"   Hint {k} of {len(hints)}: {hints[k - 1]}")
     return ok
 
-def check_finance_zh_count(answer) -> None:
-    """Notebook 00: how many Chinese rows of ``news_cls`` are labelled ``finance``?"""
+def check_clean_finance_zh_count(answer) -> None:
+    """Exercise 0.1: how many Chinese rows of ``news_cls`` are labelled ``finance`` and carry no flag?"""
     from course_utils.data import load_records
-    expected = sum(r["lang"] == "zh" and r["label"] == "finance" for r in load_records("news_cls"))
-    feedback(answer == expected, "filter load_records('news_cls') on lang == 'zh' and label == 'finance', then count.")
+    rows = load_records("news_cls")
+    zh_finance = [r for r in rows if r["lang"] == "zh" and r["label"] == "finance"]
+    clean_finance = [r for r in rows if r["label"] == "finance" and not r["flags"]]
+    check_answer(answer, sum(not r["flags"] for r in zh_finance), key="0.1",
+                 hints=["Three conditions must hold for a row to count: its language, its label and its flags.",
+                        "Filter load_records('news_cls') on lang == 'zh', label == 'finance' and an empty flags list."],
+                 mistakes=[(len(zh_finance), "that counts the flagged rows too (duplicates, HTML, wrong labels...): "
+                                             "keep only rows whose flags list is empty."),
+                           (len(clean_finance), "that counts both languages: keep only lang == 'zh'.")])
+
+
+def clean_label_counts_reference(rows, lang: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in rows:
+        if row["lang"] == lang and not row["flags"]:
+            counts[row["label"]] = counts.get(row["label"], 0) + 1
+    return counts
+
+
+def clean_label_count_cases(n: int = 20, seed: int = 0) -> list[tuple[list[dict], str]]:
+    """Random samples of news_cls (some with no row of the language, some with only flagged rows)."""
+    import random
+
+    from course_utils.data import load_records
+    rows = load_records("news_cls")
+    rng = random.Random(seed)
+    cases = [([], "zh"), ([r for r in rows if r["flags"]][:30], "en")]
+    while len(cases) < n:
+        cases.append((rng.sample(rows, rng.randint(1, 200)), rng.choice(["zh", "en"])))
+    return cases
+
+
+def check_clean_label_counts_code(function) -> None:
+    """Exercise 0.2 (write the code): ``function(rows, lang)`` returns {label: number of rows in ``lang``
+    with no flags}, leaving out labels with no such row."""
+    check_code(function, clean_label_counts_reference, clean_label_count_cases(),
+               describe=lambda args: f"{len(args[0])} rows, lang={args[1]!r}")

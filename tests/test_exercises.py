@@ -73,3 +73,41 @@ def test_check_code_reports_crashes_and_missing_code(capsys):
     assert not ex.check_code(todo, reference_mean, CASES)
     assert "No code yet" in capsys.readouterr().out
     assert not ex.check_code(None, reference_mean, CASES)
+
+
+# Notebook 00's exercises, with expected values counted here from the raw JSONL (not through course_utils.data).
+def _raw_news():
+    import json
+    from course_utils.data import DATA_DIR
+    return [json.loads(line) for line in (DATA_DIR / "news_cls.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def test_exercise_0_1_answer_and_slips(capsys):
+    rows = _raw_news()
+    right = sum(r["lang"] == "zh" and r["label"] == "finance" and not r["flags"] for r in rows)
+    with_flags = sum(r["lang"] == "zh" and r["label"] == "finance" for r in rows)
+    ex.check_clean_finance_zh_count(right)
+    assert "Correct" in capsys.readouterr().out
+    ex.check_clean_finance_zh_count(with_flags)
+    assert "flagged rows too" in capsys.readouterr().out
+
+
+def test_exercise_0_2_write_the_code(capsys):
+    from collections import Counter
+
+    def right(rows, lang):
+        return dict(Counter(r["label"] for r in rows if r["lang"] == lang and not r["flags"]))
+
+    def forgets_flags(rows, lang):
+        return dict(Counter(r["label"] for r in rows if r["lang"] == lang))
+
+    def lists_every_label(rows, lang):
+        counts = dict.fromkeys(["sports", "finance", "tech", "entertainment"], 0)
+        counts.update(right(rows, lang))
+        return counts
+
+    ex.check_clean_label_counts_code(right)
+    assert "all 20 generated cases" in capsys.readouterr().out
+    for wrong in (forgets_flags, lists_every_label):
+        ex.check_clean_label_counts_code(wrong)
+        assert "differs" in capsys.readouterr().out
