@@ -63,6 +63,8 @@ def test_token_mean_exercise_recognises_the_ignored_position(capsys):
 def test_accumulation_divisor_mistakes(capsys):
     labels = [[[3, 4, -100, -100]], [[-100, 5, 6, 7], [1, -100, -100, -100]], [[2, 2, 2, 2]]]
     assert L.check_accumulation_divisor(labels, 10)
+    assert L.check_accumulation_divisor(labels, torch.tensor(10))          # e.g. (labels != -100).sum()
+    assert not L.check_accumulation_divisor(labels, True)
     assert not L.check_accumulation_divisor(labels, 16) and "-100 too" in out(capsys)
     assert not L.check_accumulation_divisor(labels, 3) and "naive" in out(capsys)
     assert not L.check_accumulation_divisor(labels, 4) and "sequences" in out(capsys)
