@@ -131,19 +131,94 @@ def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float
 
 # --- Exercise checks (notebook 07) --------------------------------------------------------
 
+def _to_4_decimals(answer, expected) -> bool:
+    from course_utils.exercises import same_value
+    return same_value(answer, expected, rel=0.0, abs_tol=5e-4)
+
+
 def check_macro_f1(answer, cm) -> None:
-    """Exercise: the macro F1 of confusion matrix ``cm`` (4 decimals are enough)."""
-    from course_utils.exercises import feedback
-    expected = float(precision_recall_f1(cm)[2].mean())
-    ok = answer is not None and abs(float(answer) - expected) < 5e-4
-    feedback(ok, "per class: precision = diagonal / column sum, recall = diagonal / row sum, "
-                 "F1 = 2PR/(P+R); then average the F1s with equal weight.")
+    """Exercise 7.1: the macro F1 of confusion matrix ``cm`` (rows: true class; 4 decimals are enough)."""
+    from course_utils.exercises import check_answer
+    cm = np.asarray(cm)
+    precision, recall, f1 = precision_recall_f1(cm)
+    macro_p, macro_r = float(precision.mean()), float(recall.mean())
+    check_answer(
+        answer, float(f1.mean()), key="7.1", equal=_to_4_decimals,
+        hints=["Macro means every class counts the same, however many rows it has. What do you compute per class first?",
+               "Per class: precision divides the diagonal cell by its column sum, recall by its row sum.",
+               "Per class F1 = 2PR/(P+R); the macro F1 is the plain mean of the three per-class F1s."],
+        mistakes=[(float(np.trace(cm) / cm.sum()),
+                   "that is the accuracy, which for single-label classification equals the micro F1 (pool all the "
+                   "counts, then compute once). Macro F1 computes F1 per class first, then averages."),
+                  (float(_safe_divide(2 * macro_p * macro_r, macro_p + macro_r)),
+                   "you averaged precision and recall over the classes first and then combined them. Take F1 per "
+                   "class first, then average the F1s."),
+                  (macro_p, "that is the macro precision: the mean of the per-class precisions, not of the F1s."),
+                  (float((f1 * cm.sum(axis=1)).sum() / cm.sum()),
+                   "that is the support-weighted F1; macro gives every class the same weight.")],
+        why="Macro F1 lets a rare class that the model ignores pull the score down; accuracy (micro F1) would hide it.")
 
 
 def check_roc_auc(answer, scores, positive) -> None:
-    """Exercise: ROC-AUC of a small list of scores, counted by hand over (positive, negative) pairs."""
-    from course_utils.exercises import feedback
-    expected = roc_auc(scores, positive)
-    ok = answer is not None and abs(float(answer) - expected) < 5e-4
-    feedback(ok, "count the (positive, negative) pairs where the positive scores higher, add half "
-                 "for each tie, and divide by positives x negatives.")
+    """Exercise 7.2: ROC-AUC of a small list of scores, counted by hand over (positive, negative) pairs."""
+    from course_utils.exercises import check_answer
+    scores, positive = np.asarray(scores, dtype=float), np.asarray(positive, dtype=bool)
+    pos, neg = scores[positive], scores[~positive]
+    wins = float((pos[:, None] > neg[None, :]).sum())
+    ties = float((pos[:, None] == neg[None, :]).sum())
+    pairs = len(pos) * len(neg)
+    hard = scores >= 0.5
+    check_answer(
+        answer, roc_auc(scores, positive), key="7.2", equal=_to_4_decimals,
+        hints=["ROC-AUC is the chance that a randomly drawn positive row scores higher than a randomly drawn negative "
+               "one. How many (positive, negative) pairs are there?",
+               f"There are {len(pos)} x {len(neg)} = {pairs} pairs. For each positive row, count the negatives it beats.",
+               f"Add the wins (a tie counts 1/2) over all {pairs} pairs and divide by {pairs}."],
+        mistakes=[(wins / pairs, "you counted the tie as a loss: a tie counts one half."),
+                  ((wins + ties) / pairs, "you counted the tie as a win: a tie counts one half."),
+                  (1 - roc_auc(scores, positive),
+                   "that is the AUC with the classes swapped: count the pairs the positive row wins."),
+                  (roc_auc(hard, positive),
+                   "that is the AUC of hard labels (score >= 0.5 means positive): thresholding throws away the ranking, "
+                   "which is exactly what ROC-AUC measures. Use the scores themselves."),
+                  (float((hard == positive).mean()),
+                   "that is the accuracy at the threshold 0.5, not ROC-AUC, which uses no threshold at all.")],
+        why="ROC-AUC needs no threshold: it only asks whether the positives are ranked above the negatives.")
+
+
+
+def macro_f1(y_true, y_pred, num_classes: int) -> float:
+    """Macro F1 over the classes ``0 .. num_classes - 1``.  The course's convention for a class that is
+    absent: precision, recall or F1 with a zero denominator is 0 (as ``zero_division=0`` in scikit-learn),
+    and every class still counts in the mean, so a class never predicted and never present scores F1 = 0."""
+    return float(precision_recall_f1(confusion_matrix(y_true, y_pred, num_classes))[2].mean())
+
+
+def macro_f1_cases(n: int = 40, seed: int = 0) -> list[tuple[list[int], list[int], int]]:
+    """Label lists for Exercise 7.5: hand-picked edge cases (a perfect model, a class never predicted, a class
+    absent from both lists, one row), then seeded random ones, some with a dominant class."""
+    import random
+    rng = random.Random(seed)
+    cases = [([0, 1, 2, 0], [0, 1, 2, 0], 3), ([0, 0, 1, 1], [0, 0, 0, 0], 2), ([0, 1, 0, 1], [0, 1, 1, 1], 3),
+             ([2], [2], 4), ([0, 1, 2, 2, 1], [1, 2, 0, 0, 2], 3)]
+    while len(cases) < n:
+        k = rng.randint(2, 6)
+        size = rng.randint(1, 40)
+        weights = [rng.random() ** 3 for _ in range(k)]   # skewed: some classes rare or missing
+        y_true = rng.choices(range(k), weights=weights, k=size)
+        y_pred = [y if rng.random() < 0.6 else rng.randrange(k) for y in y_true]
+        cases.append((y_true, y_pred, k))
+    return cases
+
+
+def check_macro_f1_code(function) -> bool:
+    """Exercise 7.5: the learner's ``macro_f1(y_true, y_pred, num_classes)`` beside :func:`macro_f1` on
+    :func:`macro_f1_cases`.  Returns whether every case agreed."""
+    from course_utils.exercises import check_code_with_hints
+    return check_code_with_hints(
+        function, macro_f1, macro_f1_cases(), key="7.5",
+        hints=["Look at the case shown: which classes appear in it, and which of the num_classes do not?",
+               "Build the counts per class c: true positives (true c, predicted c), rows predicted c, rows that are c. "
+               "A class with no rows predicted or no rows present must not divide by zero.",
+               "Per class: precision = TP / predicted, recall = TP / true, F1 = 2PR / (P + R), each 0 when its "
+               "denominator is 0; return the plain mean over all num_classes classes (absent ones included)."])

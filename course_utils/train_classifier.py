@@ -207,23 +207,56 @@ def per_example_losses(logits: torch.Tensor, labels) -> torch.Tensor:
 
 # --- Exercise checks (notebook 07) ------------------------------------------------------
 
+def _to_4_decimals(answer, expected) -> bool:
+    from course_utils.exercises import same_value
+    return same_value(answer, expected, rel=0.0, abs_tol=5e-4)
+
+
 def check_fixed_padding_fraction(answer, lengths, pad_to: int) -> None:
-    """Exercise: the padding fraction when every row is padded to ``pad_to`` tokens."""
-    from course_utils.exercises import feedback
-    expected = 1 - sum(lengths) / (len(lengths) * pad_to)
-    ok = answer is not None and abs(float(answer) - expected) < 5e-4
-    feedback(ok, "padded positions = rows x pad_to; real positions = the sum of the lengths; "
-                 "the fraction is 1 - real / padded.")
+    """Exercise 7.3: the padding fraction when every row is padded to ``pad_to`` tokens (a fraction, 0 to 1)."""
+    from course_utils.exercises import check_answer
+    lengths = [min(n, pad_to) for n in lengths]   # a longer row would be truncated to pad_to
+    real, total = sum(lengths), len(lengths) * pad_to
+    expected = 1 - real / total
+    check_answer(
+        answer, expected, key="7.3", equal=_to_4_decimals,
+        hints=["Count positions: how many does the padded batch hold in all, and how many of them are real tokens?",
+               "Every row takes pad_to positions; the real ones are the row lengths.",
+               "fraction = 1 - (sum of the lengths) / (number of rows x pad_to)."],
+        mistakes=[(real / total, "that is the share of real positions; the question asks for the padding share."),
+                  (100 * expected, "that is a percentage; give a fraction between 0 and 1."),
+                  (float(total - real), "that is the number of pad positions; divide it by all the positions."),
+                  (1 - real / (len(lengths) * max(lengths)),
+                   "that pads to the longest row (dynamic padding of one big batch), not to the fixed length.")],
+        why="A fixed length pays for the longest row you might see on every row; dynamic padding pays only per batch.")
 
 
 def check_mislabeled_precision_at_k(answer, losses, mislabeled, k: int) -> None:
-    """Exercise: precision@k of the ``mislabeled`` flag among the ``k`` highest-loss rows."""
-    from course_utils.exercises import feedback
+    """Exercise 7.4: precision@k of the ``mislabeled`` flag among the ``k`` highest-loss rows."""
+    import numpy as np
+
+    from course_utils.exercises import check_answer
     from course_utils.metrics import precision_at_k
+    losses, mislabeled = np.asarray(losses, dtype=float), np.asarray(mislabeled, dtype=bool)
     expected = precision_at_k(losses, mislabeled, k)
-    ok = answer is not None and abs(float(answer) - expected) < 5e-4
-    feedback(ok, "sort the rows by loss, highest first; take the first n rows (n = the cut-off asked for); "
-                 "count how many are flagged mislabeled and divide by n.")
+    n_flagged = int(mislabeled.sum())
+    hits = round(expected * k)
+    mistakes = [(float(hits), f"that is the number of flagged rows among the top {k}; divide it by {k}."),
+                (precision_at_k(-losses, mislabeled, k),
+                 "you took the lowest-loss rows: the suspicious rows are the ones the model disagrees with most."),
+                (hits / n_flagged if n_flagged else -1.0,
+                 "you divided by the number of flagged rows, which is recall@k; precision divides by the cut-off.")]
+    if k == 2 * n_flagged:
+        mistakes.insert(0, (precision_at_k(losses, mislabeled, n_flagged),
+                            "that is precision@k, printed in section 8; this exercise asks for the top 2k rows."))
+    check_answer(
+        answer, expected, key="7.4", equal=_to_4_decimals,
+        hints=[f"Which rows are 'the top {k}'? Order the training rows by something first.",
+               f"Order the rows by loss, highest first, and keep the first {k} of them.",
+               f"Count the flagged rows among those {k} and divide by {k} (course_utils.metrics.precision_at_k does this)."],
+        mistakes=mistakes,
+        why=f"Only {n_flagged} rows are flagged, so among the top {k} at most {min(n_flagged, k)} can be: "
+            f"precision@{k} is at most {min(n_flagged, k) / k:.3f} however good the model is.")
 
 
 # --- The script -------------------------------------------------------------------------

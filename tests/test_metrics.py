@@ -106,4 +106,5 @@ def test_exercise_checks(capsys):
     metrics.check_roc_auc(0.75, [0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1])
     metrics.check_macro_f1(None, HAND_CM)
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("✅") and lines[1].startswith("❌") and lines[2].startswith("✅") and lines[3].startswith("❌")
+    assert lines[0].startswith("✅") and lines[1].startswith("❌") and lines[2].startswith("✅")
+    assert lines[3].startswith("📝")   # no answer yet: says what to do, no hint (tests/test_exercise_checks_07.py has more)
