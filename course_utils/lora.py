@@ -137,16 +137,89 @@ EXERCISE_RANK = 16
 
 
 def check_lora_count(answer) -> None:
-    """Exercise: trainable LoRA parameters of rank 16 on q, k, v and o of ONE Qwen2.5-0.5B layer.
+    """Exercise 9.1: trainable LoRA parameters of rank 16 on q, k, v and o of ONE Qwen2.5-0.5B layer.
     (Returns None, so a notebook cell that ends with the check shows only its line.)"""
     from course_utils.exercises import check_answer
-    expected = sum(lora_parameter_count(d_out, d_in, EXERCISE_RANK) for d_out, d_in in EXERCISE_SHAPES.values())
-    full = sum(d_out * d_in for d_out, d_in in EXERCISE_SHAPES.values())
+    r, shapes = EXERCISE_RANK, EXERCISE_SHAPES
+    per_matrix = {name: lora_parameter_count(d_out, d_in, r) for name, (d_out, d_in) in shapes.items()}
+    expected = sum(per_matrix.values())
+    full = sum(d_out * d_in for d_out, d_in in shapes.values())
+    a_only = r * sum(d_in for _, d_in in shapes.values())      # equals q + o only for these shapes
+    b_only = r * sum(d_out for d_out, _ in shapes.values())
+    square = len(shapes) * r * 2 * shapes["q_proj"][1]         # as if k and v were 896 x 896 too
+    biases = expected + sum(d_out for name, (d_out, _) in shapes.items() if name != "o_proj")  # Qwen2.5: q, k, v biases
     check_answer(
         answer, expected, key="09.lora_count",
-        hints=["each matrix gets A (r x d_in) and B (d_out x r): r * (d_in + d_out) numbers.",
-               "q: 16 * (896 + 896); k and v: 16 * (896 + 128) each; o like q. Add the four."],
-        mistakes=[(full, "that is the number of weights in the four full matrices: LoRA trains A and B only."),
-                  (EXERCISE_RANK * sum(d_in for _, d_in in EXERCISE_SHAPES.values()),
-                   "that counts A only; B (d_out x r) trains too.")],
+        hints=["LoRA leaves each of the four matrices frozen and trains something small beside it. "
+               "What does it add to one matrix, and of which shapes?",
+               "Each adapted matrix gets two trainable matrices, A and B (section 4 gives their shapes). "
+               "Count both, for each of the four matrices, with each matrix's own d_out and d_in.",
+               "r * (d_in + d_out) per matrix: q and o are 896 x 896, k and v are 128 x 896. Add the four."],
+        mistakes=[(full, "that is the number of weights in the four full matrices; they stay frozen, LoRA trains "
+                         "only the small matrices A and B beside each."),
+                  (a_only, "that counts only A (r x d_in) for each matrix (or A and B of only q and o): B "
+                           "(d_out x r) trains too, and so do the adapters of k and v."),
+                  (b_only, "that counts only B (d_out x r): A (r x d_in) trains too."),
+                  (square, "that treats k and v as 896 x 896. They are 128 x 896 (grouped-query attention: fewer "
+                           "key/value heads), so use each matrix's own d_out, r * (d_in + d_out), not r * 2d."),
+                  (biases, "LoRA adds no bias: the base layers' biases stay frozen (PEFT's default bias='none'), "
+                           "and A and B have none of their own."),
+                  (per_matrix["q_proj"] + per_matrix["v_proj"],
+                   "that is q and v only (the original LoRA paper's choice); the exercise adapts all four: q, k, v "
+                   "and o."),
+                  (24 * expected, "the question is about ONE layer; Qwen2.5-0.5B has 24 of them.")],
         why=f"LoRA trains {expected:,} numbers here, {expected / full:.1%} of the {full:,} it adapts.")
+
+
+def lora_forward(x, W, A, B, alpha: float, r: int):
+    """The output of a LoRA-adapted linear layer without merging: ``x W^T + (alpha / r) (x A^T) B^T``.
+
+    The update ``B A`` (d_out x d_in) is never formed: ``x`` goes through A down to r numbers and
+    through B back up, which is how PEFT's LoRA layer computes it (the base layer's bias, if any, is
+    left out here)."""
+    if A.shape[0] != r or B.shape[1] != r:
+        raise ValueError(f"A must be r x d_in and B d_out x r with r={r}; got A {tuple(A.shape)}, B {tuple(B.shape)}")
+    return x @ W.T + (alpha / r) * ((x @ A.T) @ B.T)
+
+
+def lora_forward_cases(n: int = 12, seed: int = 0) -> list[tuple]:
+    """Seeded random cases ``(x, W, A, B, alpha, r)``: non-square W, d_out != d_in, B not zero (as after
+    training), alpha / r not 1 (and not 2, so r / alpha and alpha * r differ from it), 2-D and 3-D x."""
+    import torch
+    g = torch.Generator().manual_seed(seed)
+    cases = []
+    for i in range(n):
+        d_in, d_out = (int(v) for v in torch.randint(3, 12, (2,), generator=g))
+        if d_in == d_out:
+            d_out += 1
+        r = int(torch.randint(1, 5, (1,), generator=g))
+        alpha = float([3, 8, 16, 5][i % 4])
+        if alpha / r in (1.0, 2.0):
+            alpha += 1.0
+        shape = (2, 3, d_in) if i % 3 == 2 else (int(torch.randint(1, 5, (1,), generator=g)), d_in)
+        x = torch.randn(*shape, generator=g)
+        W, A, B = (torch.randn(d_out, d_in, generator=g), torch.randn(r, d_in, generator=g),
+                   torch.randn(d_out, r, generator=g))
+        cases.append((x, W, A, B, alpha, r))
+    return cases
+
+
+def _same_tensor(got, expected) -> bool:
+    import torch
+    return (torch.is_tensor(got) and got.shape == expected.shape
+            and torch.allclose(got.to(expected.dtype), expected, rtol=1e-4, atol=1e-5))
+
+
+def check_lora_forward_code(function) -> None:
+    """Exercise 9.3 (write the code): ``function(x, W, A, B, alpha, r)`` returns what a LoRA layer outputs
+    for ``x``; run beside :func:`lora_forward` on seeded random tensors."""
+    from course_utils.exercises import check_code_with_hints
+    check_code_with_hints(
+        function, lora_forward, lora_forward_cases(), key="09.lora_forward", equal=_same_tensor,
+        describe=lambda c: (f"x {tuple(c[0].shape)}, W {tuple(c[1].shape)}, A {tuple(c[2].shape)}, "
+                            f"B {tuple(c[3].shape)}, alpha={c[4]}, r={c[5]}"),
+        hints=["Compare the shape of what you return with the expected one, then the size of the difference: "
+               "the frozen path and the adapter path are two separate terms.",
+               "A linear layer maps x to x W^T. The adapter path is the same idea with a low-rank matrix in place of W, "
+               "and it is scaled: check which way round the scale is.",
+               "x @ W.T + (alpha / r) * (x @ A.T) @ B.T"])
