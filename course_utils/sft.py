@@ -27,7 +27,6 @@ from collections import Counter
 
 from course_utils import tasks
 from course_utils.chat_format import IGNORE_INDEX, build_sft_example, build_sft_example_by_diff
-from course_utils.exercises import feedback
 
 END_OF_TURN = "<|im_end|>"
 
@@ -383,33 +382,118 @@ def score(records, generations) -> dict:
 
 
 # --- Exercises ---------------------------------------------------------------------------
+# Each check computes its expected answer from the package and prints one line (returns None, so a
+# notebook cell ending with a check shows only that line).  Hints go from a nudge to the method;
+# the slips learners make most often are recognised and explained.
+
+def _as_list(answer):
+    return answer.tolist() if hasattr(answer, "tolist") else answer
+
+
+def packed_position_ids(seq_lengths, row_length: int) -> list[int]:
+    """``position_ids`` of one packed row, as :func:`course_utils.packing.pack_examples` lays it out:
+    positions restart at 0 for every example, and the trailing padding starts its own run."""
+    from course_utils.packing import segment_ids
+    segments = segment_ids(list(seq_lengths), row_length)
+    return [sum(1 for s in segments[:i] if s == segments[i]) for i in range(row_length)]
+
 
 def check_position_ids(answer) -> None:
-    """Exercise: ``position_ids`` of one 10-token row packing examples of lengths 3, 2 and 4, in order."""
-    from course_utils.packing import segment_ids
-    segments = segment_ids([3, 2, 4], 10)
-    expected = [sum(1 for s in segments[:i] if s == segments[i]) for i in range(10)]
-    ok = answer is not None and list(answer) == expected
-    feedback(ok, "positions count from 0 inside each example and start again at the next one; "
-                 "the one padding position starts its own run.")
+    """Exercise 8.1: ``position_ids`` of one 10-token row packing examples of lengths 3, 2 and 4, in order."""
+    from course_utils.exercises import check_answer
+    check_answer(_as_list(answer), packed_position_ids([3, 2, 4], 10), key="8.1",
+                 hints=["What should the first token of the second example 'believe' its position is, "
+                        "if it is to be treated as it would be alone?",
+                        "Positions count from 0 inside each example and start again at the next one; "
+                        "the padding after the last example is one more run of its own.",
+                        "Write range(3), then range(2), then range(4), then range(10 - 9) one after the other."],
+                 mistakes=[(list(range(10)), "you counted across the whole row: then the second example's tokens "
+                                             "sit at positions 3 and 4, not where they would be alone. Restart at 0 "
+                                             "for every example."),
+                           ([0, 1, 2, 0, 1, 0, 1, 2, 3, 4], "the padding position continued the last example's run "
+                                                            "(4): it starts its own run at 0, so nothing real "
+                                                            "treats it as part of an example."),
+                           ([1, 2, 3, 1, 2, 1, 2, 3, 4, 1], "positions count from 0, not 1."),
+                           ([0, 1, 2, 0, 1, 0, 1, 2, 3], "that is 9 positions; the row has 10, and the padding "
+                                                         "position needs one too.")],
+                 why="Restarting positions is what makes a packed example see the rotary positions it has alone.")
 
 
 EXERCISE_LENGTHS = [9, 3, 8, 2, 7, 7, 4, 6]
 
 
+def _close_to_3_decimals(answer, expected) -> bool:
+    try:
+        return abs(float(answer) - float(expected)) < 1e-3
+    except (TypeError, ValueError):
+        return False
+
+
 def check_dynamic_padding(answer) -> None:
-    """Exercise: padding fraction of ``EXERCISE_LENGTHS`` in batches of 2, in this order, each padded
+    """Exercise 8.2: padding fraction of ``EXERCISE_LENGTHS`` in batches of 2, in this order, each padded
     to its longest member."""
-    from course_utils.packing import dynamic_padding_fraction
-    expected = dynamic_padding_fraction(EXERCISE_LENGTHS, 2)
-    ok = answer is not None and abs(float(answer) - expected) < 1e-3
-    feedback(ok, "pair the lengths in order (9,3), (8,2), ...; each pair costs 2 x its longer length; "
-                 "padding = 1 - real tokens / positions.")
+    from course_utils.exercises import check_answer
+    from course_utils.packing import dynamic_padding_fraction, fixed_padding_fraction
+    lengths = EXERCISE_LENGTHS
+    expected = dynamic_padding_fraction(lengths, 2)
+    positions = sum(lengths) / (1 - expected)
+    check_answer(answer, expected, key="8.2", equal=_close_to_3_decimals,
+                 hints=["Count two things: the positions the batches occupy, and the real tokens among them.",
+                        "Take the lengths two at a time in the given order; each batch occupies 2 x its longer "
+                        "length positions.",
+                        "Padding fraction = 1 - (sum of lengths) / (sum over batches of 2 x max of the pair)."],
+                 mistakes=[(fixed_padding_fraction(lengths, max(lengths)),
+                            "you padded every example to the longest of all; dynamic padding pads each batch only "
+                            "to its own longest member."),
+                           (dynamic_padding_fraction(sorted(lengths), 2),
+                            "you sorted the lengths first (length grouping); here the batches are taken in the given "
+                            "order."),
+                           (round(positions - sum(lengths)),
+                            "that is the number of padding positions; the question asks for their fraction of all "
+                            "positions."),
+                           ((positions - sum(lengths)) / sum(lengths),
+                            "you divided the padding by the real tokens; divide by all positions."),
+                           (1 - expected, "that is the share of real tokens, not of padding.")],
+                 why="The order of the examples decides the padding: sort by length and it drops.")
 
 
 def check_packed_rows(answer) -> None:
-    """Exercise: how many rows of 12 tokens does best-fit decreasing need for ``EXERCISE_LENGTHS``?"""
+    """Exercise 8.3: how many rows of 12 tokens does best-fit decreasing need for ``EXERCISE_LENGTHS``?"""
+    import math
+
+    from course_utils.exercises import check_answer
     from course_utils.packing import best_fit_decreasing
-    expected = len(best_fit_decreasing(EXERCISE_LENGTHS, 12))
-    feedback(answer == expected, "sort longest first; put each length into the open row with the least room "
-                                 "that still fits it, else open a new row.")
+    lengths = EXERCISE_LENGTHS
+    check_answer(answer, len(best_fit_decreasing(lengths, 12)), key="8.3",
+                 hints=["Do it by hand: the longest lengths first, and keep a list of the room left in each row.",
+                        "Each length goes into the open row with the least room that still fits it; "
+                        "if none fits, it opens a new row.",
+                        "Sorted: 9, 8, 7, 7, 6, 4, 3, 2. Track the rooms: 12-9=3, 12-8=4, ... and place 4, 3 and 2."],
+                 mistakes=[(math.ceil(sum(lengths) / 12),
+                            "that is the lower bound ceil(46 / 12); it is not reachable here. Which of 9, 8, 7, 7 "
+                            "and 6 could share a row?"),
+                           (len(lengths), "that is one example per row: nothing was packed.")],
+                 why="Any two of 9, 8, 7, 7 and 6 exceed 12, so five rows is also the fewest possible.")
+
+
+def packed_position_cases(n: int = 30, seed: int = 0) -> list[tuple[list[int], int]]:
+    """Random (seq_lengths, row_length) cases: full rows, rows with padding, a single example, length-1 examples."""
+    rng = random.Random(seed)
+    cases = [([4, 1, 3], 11), ([5], 5), ([1, 1, 1], 4), ([2, 3], 5)]
+    while len(cases) < n:
+        seq_lengths = [rng.randint(1, 8) for _ in range(rng.randint(1, 5))]
+        cases.append((seq_lengths, sum(seq_lengths) + rng.choice([0, 0, 1, 3, 7])))
+    return cases
+
+
+def check_position_ids_code(function) -> None:
+    """Exercise 8.4 (write the code): ``function(seq_lengths, row_length)`` returns the ``position_ids``
+    of a packed row holding examples of ``seq_lengths`` in order, then padding up to ``row_length``."""
+    from course_utils.exercises import check_code_with_hints
+    check_code_with_hints(function, packed_position_ids, packed_position_cases(), key="8.4",
+                          equal=lambda got, expected: _as_list(got) == expected,
+                          describe=lambda args: f"seq_lengths={args[0]}, row_length={args[1]}",
+                          hints=["Look at the failing input: where does your output first differ, and what is "
+                                 "special about that position?",
+                                 "Every example, and the padding after the last one, starts again at 0.",
+                                 "Extend a list with range(n) for each length, then with range(row_length - total)."])
