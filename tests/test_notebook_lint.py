@@ -166,3 +166,18 @@ def test_sync_setup_rewrites_only_the_setup_cell_and_the_badge(tmp_path):
     assert synced.cells[0].source == f"# 99 · X\n\n{colab_badge('99_x.ipynb')}\n\nSee `tests/`."
     assert synced.cells[2] == nb.cells[2]  # later cells and outputs untouched
     assert sync_setup(path) is False  # idempotent
+
+
+def test_run_time_comes_from_the_one_record(notebook):
+    """The title's run time and the README's course map both quote notebooks/run_times.json."""
+    import json
+    from course_utils.notebooks import RUN_TIMES, format_run_time, _RUN_TIME_LINE
+    path, nb = notebook
+    times = json.loads(RUN_TIMES.read_text())
+    assert path.name in times, f"{path.name} was never timed by python -m course_utils.notebooks"
+    expected = format_run_time(times[path.name])
+    match = _RUN_TIME_LINE.search("".join(nb["cells"][0]["source"]))
+    assert match and match.group(2) == expected, (match and match.group(2), expected)
+    readme = (NOTEBOOKS.parent / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in readme.splitlines() if f"(notebooks/{path.name})" in line and line.startswith("| ["))
+    assert row.rstrip(" |").endswith(expected), row
