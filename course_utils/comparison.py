@@ -127,7 +127,7 @@ class McNemar:
     only_a: int           # items A got right and B got wrong
     only_b: int           # items B got right and A got wrong
     p_value: float        # exact two-sided binomial test on the discordant items
-    ci_low: float         # Wald interval of accuracy_a - accuracy_b (paired)
+    ci_low: float         # exact interval of accuracy_a - accuracy_b, given the discordant items
     ci_high: float
     level: float
     verdict: str
@@ -140,7 +140,7 @@ class McNemar:
         a, b = self.names
         pct = f"{self.level:.0%}"
         return (f"{a} vs {b} on the same {self.n} items: accuracy {self.accuracy_a:.4f} vs {self.accuracy_b:.4f}, "
-                f"difference {self.difference:+.4f} ({pct} Wald interval [{self.ci_low:+.4f}, {self.ci_high:+.4f}])\n"
+                f"difference {self.difference:+.4f} ({pct} exact interval [{self.ci_low:+.4f}, {self.ci_high:+.4f}])\n"
                 f"  McNemar: only {a} right on {self.only_a}, only {b} right on {self.only_b}; "
                 f"exact p = {self.p_value:.4f}\n"
                 f"  verdict at the {pct} level: {self.verdict}")
@@ -152,8 +152,13 @@ def mcnemar(correct_a, correct_b, names=("A", "B"), level: float = 0.95) -> McNe
     ``correct_a[i]`` and ``correct_b[i]`` say whether each model got item ``i`` right.  Items both
     got right (or both wrong) say nothing about which is better; under "no difference" each
     discordant item is equally likely to favour either model, so the count favouring A is
-    Binomial(discordant, 1/2).  The verdict follows that exact p-value."""
-    from scipy.stats import norm
+    Binomial(discordant, 1/2).  The verdict follows that exact p-value.
+
+    The interval is the Clopper-Pearson interval of the share of discordant items that favour A,
+    mapped to a difference in accuracy (given how many items are discordant).  It excludes 0 exactly
+    when the test rejects, so the printed interval and the verdict never disagree, as a Wald interval
+    can on a few discordant items."""
+    from scipy.stats import beta
 
     correct_a = [bool(x) for x in correct_a]
     correct_b = [bool(x) for x in correct_b]
@@ -167,12 +172,17 @@ def mcnemar(correct_a, correct_b, names=("A", "B"), level: float = 0.95) -> McNe
     only_a = sum(1 for x, y in zip(correct_a, correct_b) if x and not y)
     only_b = sum(1 for x, y in zip(correct_a, correct_b) if y and not x)
     p_value = _two_sided_binomial_p(only_a, only_a + only_b)
-    diff = (only_a - only_b) / n
-    se = math.sqrt(max(only_a + only_b - (only_a - only_b) ** 2 / n, 0.0)) / n
-    half = float(norm.ppf((1 + level) / 2)) * se
     alpha = 1 - level
+    discordant = only_a + only_b
+    if discordant:
+        share_low = float(beta.ppf(alpha / 2, only_a, only_b + 1)) if only_a else 0.0
+        share_high = float(beta.ppf(1 - alpha / 2, only_a + 1, only_b)) if only_b else 1.0
+    else:
+        share_low = share_high = 0.5
+    # accuracy_a - accuracy_b = (only_a - only_b) / n = discordant / n * (2 * share - 1)
+    low, high = (discordant / n * (2 * share - 1) for share in (share_low, share_high))
     significant = p_value < alpha
     return McNemar(names=tuple(names), n=n, accuracy_a=sum(correct_a) / n, accuracy_b=sum(correct_b) / n,
-                   only_a=only_a, only_b=only_b, p_value=p_value, ci_low=diff - half, ci_high=diff + half,
+                   only_a=only_a, only_b=only_b, p_value=p_value, ci_low=low, ci_high=high,
                    level=level, verdict=_verdict(significant and only_a > only_b,
                                                  significant and only_b > only_a, tuple(names)))

@@ -1,5 +1,7 @@
 """course_utils.comparison against scipy.stats (independent code paths) and hand-worked cases."""
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -68,22 +70,35 @@ def test_paired_degenerate_and_bad_input():
 
 @settings(max_examples=200, deadline=None, derandomize=True)
 @given(st.lists(st.tuples(st.booleans(), st.booleans()), min_size=1, max_size=200))
-def test_mcnemar_matches_binomtest_and_wald(pairs):
+def test_mcnemar_matches_binomtest_and_its_exact_interval(pairs):
     a = [x for x, _ in pairs]
     b = [y for _, y in pairs]
     r = mcnemar(a, b)
     only_a = sum(x and not y for x, y in pairs)
     only_b = sum(y and not x for x, y in pairs)
+    d, n = only_a + only_b, len(pairs)
     assert (r.only_a, r.only_b) == (only_a, only_b)
-    expected_p = stats.binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
+    expected_p = stats.binomtest(only_a, d, 0.5).pvalue if d else 1.0
     assert r.p_value == pytest.approx(expected_p, rel=1e-9)
-    d = np.array(a, dtype=float) - np.array(b, dtype=float)
-    se = np.std(d) / np.sqrt(len(d))
-    z = stats.norm.ppf(0.975)
-    assert r.ci_low == pytest.approx(d.mean() - z * se, abs=1e-12)
-    assert r.ci_high == pytest.approx(d.mean() + z * se, abs=1e-12)
-    if r.p_value >= 0.05:
-        assert r.verdict == NO_DIFFERENCE
+    if d:
+        ci = stats.binomtest(only_a, d, 0.5).proportion_ci(0.95, method="exact")
+        assert r.ci_low == pytest.approx(d / n * (2 * ci.low - 1), abs=1e-9)
+        assert r.ci_high == pytest.approx(d / n * (2 * ci.high - 1), abs=1e-9)
+    # the interval and the verdict agree: 0 lies outside exactly when the test rejects
+    assert (r.ci_low > 0 or r.ci_high < 0) == (r.p_value < 0.05)
+    assert (r.verdict == NO_DIFFERENCE) == (r.p_value >= 0.05)
+
+
+@pytest.mark.parametrize("k,d", [(3, 10), (0, 7), (9, 12), (1, 1)])
+def test_exact_interval_ends_cut_off_two_and_a_half_percent(k, d):
+    """At the Clopper-Pearson ends the binomial tails are exactly 2.5% (sums of C(d, i) by hand)."""
+    r = mcnemar([True] * k + [False] * (d - k), [False] * k + [True] * (d - k))
+    low_share = (r.ci_low + 1) / 2    # n == d here, so the share is (difference + 1) / 2
+    high_share = (r.ci_high + 1) / 2
+    upper_tail = sum(math.comb(d, i) * low_share ** i * (1 - low_share) ** (d - i) for i in range(k, d + 1))
+    lower_tail = sum(math.comb(d, i) * high_share ** i * (1 - high_share) ** (d - i) for i in range(0, k + 1))
+    assert (k == 0 and low_share == 0) or upper_tail == pytest.approx(0.025, abs=1e-9)
+    assert (k == d and high_share == 1) or lower_tail == pytest.approx(0.025, abs=1e-9)
 
 
 def test_mcnemar_hand_worked_example():
