@@ -16,11 +16,6 @@ from course_utils.selection import check_el2n
 from course_utils.splits import check_split_counts
 
 
-@pytest.fixture(autouse=True)
-def fresh():
-    exercises._attempts.clear()
-
-
 def said(capsys, check, *args):
     check(*args)
     return capsys.readouterr().out

@@ -16,13 +16,6 @@ def out(capsys):
     return capsys.readouterr().out.strip()
 
 
-@pytest.fixture(autouse=True)
-def fresh_attempts():
-    exercises._attempts.clear()
-    yield
-    exercises._attempts.clear()
-
-
 CHECKS = (sft.check_position_ids, sft.check_dynamic_padding, sft.check_packed_rows)
 
 

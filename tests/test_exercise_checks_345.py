@@ -21,13 +21,6 @@ def out(capsys):
     return capsys.readouterr().out.strip()
 
 
-@pytest.fixture(autouse=True)
-def fresh_attempts():
-    exercises._attempts.clear()
-    yield
-    exercises._attempts.clear()
-
-
 # --- value exercises: None, right, recognised mistakes, tiered hints ---------------------------------
 
 def test_no_answer_prints_only_what_to_do(capsys):

@@ -5,11 +5,6 @@ import pytest
 from course_utils import exercises as ex
 
 
-@pytest.fixture(autouse=True)
-def fresh_attempts():
-    ex._attempts.clear()
-
-
 def run(capsys, *args, **kwargs):
     result = ex.check_answer(*args, **kwargs)
     return result, capsys.readouterr().out.strip()
