@@ -7,7 +7,6 @@ import math
 import pytest
 from sklearn.metrics import f1_score
 
-from course_utils import exercises
 from course_utils.metrics import check_macro_f1, check_macro_f1_code, check_roc_auc, macro_f1, macro_f1_cases
 from course_utils.train_classifier import check_fixed_padding_fraction, check_mislabeled_precision_at_k
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from course_utils import exercises, lora
+from course_utils import lora
 
 
 def said(capsys, check, *args):
